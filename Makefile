@@ -1,0 +1,43 @@
+# `make help` lists the targets. Everything installs into .venv unless a virtual environment is active.
+SHELL := /bin/bash
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.indirect-installed
+ARGS ?=
+
+.PHONY: help install run test test-all demo-sweep report bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1" || $(PY) -m pip install -q torch torchvision
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## install the package and its dependencies (into .venv unless a venv is active)
+
+run: install  ## the main job: InDiReCT vs the baselines on the offline demo world (ARGS='notion=shape' etc.)
+	$(PY) train_eval.py $(ARGS)
+
+test: install  ## the test suite (slow tests excluded)
+	$(PY) -m pytest -q
+
+test-all: install  ## the test suite including slow tests
+	$(PY) -m pytest -q -m ''
+
+demo-sweep: install  ## all four demo notions as one multirun, then the sweep report
+	$(PY) train_eval.py --multirun notion=shape,color,background,size hydra.sweep.dir=outputs/multiruns/demo $(ARGS)
+	$(PY) scripts/report.py outputs/multiruns/demo
+
+report: install  ## sweep report of a multirun directory: make report DIR=outputs/multiruns/<sweep>
+	$(PY) scripts/report.py $(DIR)
+
+bench: install  ## the benchmarks (projectors, evaluation, embedding)
+	$(PY) scripts/bench_projectors.py
+	$(PY) scripts/bench_eval.py
+
+clean:  ## remove run outputs and embedding caches (keeps data/ and .venv)
+	rm -rf outputs cache

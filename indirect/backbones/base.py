@@ -1,0 +1,61 @@
+"""The interface every image-text backbone implements (CLIP variants and the demo model).
+
+The pipeline, the embedding cache, the projectors and the saliency explainer only see this
+interface, so a new backbone is one file plus one yaml in ``conf/backbone``.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Callable
+
+import torch
+
+
+def auto_device(device: str | None = "auto") -> torch.device:
+    """'auto' -> CUDA when present, else CPU; anything else is passed to torch.device."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Backbone(abc.ABC):
+    """A frozen dual encoder.
+
+    Subclasses set ``name`` (a readable identifier), ``embed_dim``, ``device`` and
+    ``preprocess`` (PIL image -> CHW float tensor, the model's own transform), and implement
+    :meth:`image_features` and :meth:`text_features`. Outputs are *not* normalised: the
+    projectors decide how to normalise, as in the paper.
+    """
+
+    name: str
+    embed_dim: int
+    device: torch.device
+    preprocess: Callable
+
+    @abc.abstractmethod
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) preprocessed images on any device -> (B, embed_dim) float32.
+
+        Differentiable (no ``no_grad`` inside) so that saliency maps can use it; callers that
+        only embed wrap it in ``torch.inference_mode``.
+        """
+
+    @abc.abstractmethod
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        """A list of strings -> (len(texts), embed_dim) float32 on CPU."""
+
+    @abc.abstractmethod
+    def fingerprint(self) -> dict:
+        """What identifies these weights and this preprocessing for the embedding cache:
+        at least ``backbone`` (name) and ``weights`` (pretrained tag or checkpoint sha256)
+        and ``preprocess`` (a string describing the transform)."""
+
+    precision: str = "auto"
+
+    def autocast(self):
+        """Mixed precision on CUDA (``precision``: auto/fp16 -> float16, bf16 -> bfloat16,
+        fp32 -> off); always off on CPU, where it would only slow the convolutions down."""
+        if self.device.type == "cuda" and self.precision != "fp32":
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cpu", enabled=False)

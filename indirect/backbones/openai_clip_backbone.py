@@ -1,0 +1,57 @@
+"""OpenAI's own ``clip`` package (optional extra ``indirect[openai]``), loaded with ``jit=False``."""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import torch
+
+from indirect.backbones.base import Backbone, auto_device
+from indirect.backbones.checkpoints import weights_identity
+
+
+def _import_clip():
+    """``clip`` does ``from pkg_resources import packaging`` for one version check; setuptools
+    >= 81 no longer ships pkg_resources, so provide that one attribute when it is missing."""
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        import packaging.version
+
+        shim = types.ModuleType("pkg_resources")
+        shim.packaging = packaging
+        sys.modules["pkg_resources"] = shim
+    try:
+        import clip
+    except ImportError as error:
+        raise ImportError("backbone=openai_clip needs OpenAI's clip package: pip install 'indirect[openai]'") from error
+    return clip
+
+
+class OpenAIClipBackbone(Backbone):
+    """``name`` is one of ``clip.available_models()`` (e.g. ``ViT-B/32``) or a local ``.pt`` file."""
+
+    def __init__(self, name: str = "ViT-B/32", device: str = "auto", precision: str = "auto"):
+        self.clip = _import_clip()
+        self.device = auto_device(device)
+        self.precision = precision
+        local = Path(str(name)).expanduser()
+        self.model, self.preprocess = self.clip.load(str(local) if local.is_file() else name, device="cpu", jit=False)
+        self.model = self.model.float().eval().requires_grad_(False).to(self.device)
+        self.embed_dim = int(self.model.visual.output_dim)
+        self.name = f"openai_clip:{local.name if local.is_file() else name}"
+        self._weights = weights_identity(str(local)) if local.is_file() else f"tag:openai:{name}"
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return self.model.encode_image(images.to(self.device, non_blocking=True)).float()
+
+    @torch.inference_mode()
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.clip.tokenize(list(texts), truncate=True).to(self.device)
+        with self.autocast():
+            return self.model.encode_text(tokens).float().cpu()
+
+    def fingerprint(self) -> dict:
+        return {"backbone": self.name, "weights": self._weights, "preprocess": repr(self.preprocess)}

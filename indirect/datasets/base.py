@@ -1,0 +1,79 @@
+"""The one shape every dataset loader returns, and the lazy image reader built on it.
+
+A loader only reads metadata: it returns ids, paths and a label table. Pixels are read one
+image at a time by :class:`ImageDataset` inside DataLoader workers, so no loader ever holds a
+dataset's pixels in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+class DatasetError(RuntimeError):
+    """A dataset cannot be read as configured; the message is one actionable line."""
+
+
+@dataclass
+class LabelledImages:
+    """Evaluation images of one dataset.
+
+    ``ids`` are stable strings (the same image gets the same id whatever the order on disk),
+    ``paths`` are absolute image paths aligned with ``ids``, and ``labels`` is a DataFrame
+    indexed by id with one column per label (each usable as a similarity notion).
+    """
+
+    name: str
+    root: Path
+    ids: list[str]
+    paths: list[Path]
+    labels: pd.DataFrame
+    notes: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if len(self.ids) != len(self.paths):
+            raise DatasetError(f"{self.name}: {len(self.ids)} ids but {len(self.paths)} paths")
+        if len(set(self.ids)) != len(self.ids):
+            raise DatasetError(f"{self.name}: image ids are not unique")
+        if list(self.labels.index) != list(self.ids):
+            self.labels = self.labels.loc[self.ids]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def label_column(self, column: str) -> pd.Series:
+        """One label column, or a one-line error naming the columns that exist."""
+        if column not in self.labels.columns:
+            raise DatasetError(
+                f"{self.name} at {self.root}: label column '{column}' not found; "
+                f"available columns: {', '.join(map(str, self.labels.columns))}"
+            )
+        return self.labels[column]
+
+    def image_list_hash(self) -> str:
+        """sha256 over (id, path) pairs: part of the embedding cache's fingerprint."""
+        digest = hashlib.sha256()
+        for image_id, path in zip(self.ids, self.paths):
+            digest.update(f"{image_id}\t{path}\n".encode())
+        return digest.hexdigest()
+
+    def subset(self, keep: list[int]) -> "LabelledImages":
+        ids = [self.ids[i] for i in keep]
+        return LabelledImages(self.name, self.root, ids, [self.paths[i] for i in keep],
+                              self.labels.loc[ids], dict(self.notes))
+
+
+def require_root(name: str, root, layout: str, source: str) -> Path:
+    """Return ``root`` as a Path or fail with the dataset, the path, the layout and the source."""
+    if root is None or str(root) in ("", "???"):
+        raise DatasetError(f"dataset '{name}': no location given; set dataset.root=<folder holding {layout}> (download: {source})")
+    path = Path(str(root)).expanduser()
+    if not path.exists():
+        raise DatasetError(
+            f"dataset '{name}': {path} does not exist; expected {layout} there "
+            f"(download: {source}); set dataset.root=<folder>"
+        )
+    return path

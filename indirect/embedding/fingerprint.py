@@ -1,0 +1,20 @@
+"""What makes two embedding runs interchangeable."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+CACHE_SCHEMA_VERSION = 1
+
+
+def fingerprint_hash(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def image_fingerprint(backbone_fingerprint: dict, dataset_name: str, root, image_list_hash: str) -> dict:
+    return {**backbone_fingerprint, "dataset": dataset_name, "root": str(root),
+            "images": image_list_hash, "schema": CACHE_SCHEMA_VERSION}
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")[:60]

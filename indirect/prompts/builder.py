@@ -1,0 +1,53 @@
+"""Prompt sets: templates x vocabulary -> deduplicated prompt strings."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Sequence
+
+VOCAB_DIR = Path(__file__).parent / "vocab"
+
+
+class PromptError(ValueError):
+    """A prompt set is unusable; the message says which and how to fix it."""
+
+
+def load_vocabulary(spec, vocabularies: dict | None = None) -> list[str]:
+    """``spec`` is an inline list, ``dataset:<name>`` (a list the dataset loader provides, e.g.
+    CUB's training species), a file name in ``indirect/prompts/vocab`` (without ``.txt``), or a
+    path to a text file with one entry per line (``#`` starts a comment)."""
+    if spec is None or str(spec) == "???":
+        raise PromptError("no prompt vocabulary given; set prompts.vocabulary='[word1,word2]' or a vocabulary file name")
+    if not isinstance(spec, str):
+        return [str(v).strip() for v in spec if str(v).strip()]
+    if spec.startswith("dataset:"):
+        name = spec.split(":", 1)[1]
+        if not vocabularies or name not in vocabularies:
+            raise PromptError(f"vocabulary '{spec}': the dataset provides {sorted(vocabularies or {}) or 'no vocabularies'}")
+        return list(vocabularies[name])
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        path = VOCAB_DIR / f"{spec}.txt"
+    if not path.is_file():
+        known = sorted(p.stem for p in VOCAB_DIR.glob("*.txt"))
+        raise PromptError(f"vocabulary '{spec}' is neither a file nor one of {VOCAB_DIR}: {', '.join(known)}")
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
+
+
+def build_prompts(templates: Sequence[str], vocabulary: Sequence[str], max_prompts: int | None = None,
+                  seed: int = 0) -> list[str]:
+    """Every template filled with every word, duplicates removed (order kept); with
+    ``max_prompts``, a seeded random subset of the *vocabulary* of that size."""
+    if isinstance(templates, str):
+        templates = [templates]
+    bad = [t for t in templates if "{}" not in t]
+    if bad:
+        raise PromptError(f"prompt template {bad[0]!r} has no '{{}}' where the word goes")
+    words = list(dict.fromkeys(vocabulary))
+    if max_prompts is not None and max_prompts < len(words):
+        words = random.Random(seed).sample(words, int(max_prompts))
+    prompts = list(dict.fromkeys(t.format(w) for w in words for t in templates))
+    if not prompts:
+        raise PromptError("the prompt list is empty; give at least one template and one vocabulary entry")
+    return prompts

@@ -1,0 +1,82 @@
+"""Experiment tracking: Weights & Biases (offline by default) or nothing.
+
+Local results are always written before anything is logged, and every tracker call is
+guarded: a tracking failure warns and never loses a run.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _guarded(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:  # tracking must never cost the run its results
+            log.warning("tracker %s.%s failed (%s: %s); local results are kept",
+                        type(self).__name__, method.__name__, type(error).__name__, error)
+    return wrapper
+
+
+class NoTracker:
+    def start(self, config: dict, run_dir: Path, tags: list[str], name: str, group: str | None = None) -> None:
+        pass
+
+    def log_results(self, results: dict, table_columns: list[str], table_rows: list[list]) -> None:
+        pass
+
+    def log_images(self, images: dict[str, Path]) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class WandbTracker(NoTracker):
+    """Summary metrics under ``<method>/<metric>`` (e.g. ``indirect/precision_at_1``, the
+    mean over repetitions, plus ``.../std``), the results table as a W&B table, the resolved
+    config, tags (dataset, notion, backbone, projector), and the sweep as the W&B group."""
+
+    def __init__(self, project: str = "indirect", mode: str = "offline", entity: str | None = None,
+                 group: str | None = None):
+        self.project, self.mode, self.entity, self.group = project, mode, entity, group
+        self.run = None
+
+    @_guarded
+    def start(self, config, run_dir, tags, name, group=None):
+        import wandb
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(run_dir),
+                              config=config, tags=tags, name=name, group=self.group or group, reinit="finish_previous")
+
+    @_guarded
+    def log_results(self, results, table_columns, table_rows):
+        import wandb
+
+        if self.run is None:
+            return
+        for method, metrics in results["methods"].items():
+            for metric, stats in metrics.items():
+                self.run.summary[f"{method}/{metric}"] = stats["mean"]
+                self.run.summary[f"{method}/{metric}/std"] = stats["std"]
+        self.run.log({"results": wandb.Table(columns=table_columns, data=table_rows)})
+
+    @_guarded
+    def log_images(self, images):
+        import wandb
+
+        if self.run is not None:
+            self.run.log({key: wandb.Image(str(path)) for key, path in images.items()})
+
+    @_guarded
+    def finish(self):
+        if self.run is not None:
+            self.run.finish()
+            self.run = None

@@ -1,0 +1,58 @@
+"""Real CLIP loading code on tiny checkpoints built here, in the real formats."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from indirect.backbones.open_clip_backbone import BackboneError, OpenClipBackbone
+from indirect.backbones.openai_clip_backbone import OpenAIClipBackbone
+
+TEXTS = ["a photo of a dog", "a red car", "a car in front of a blue background"]
+
+
+def _image(seed=0):
+    return Image.fromarray((np.random.default_rng(seed).random((40, 56, 3)) * 255).astype("uint8"))
+
+
+def test_openai_clip_and_open_clip_loaders_agree_on_the_same_weights(tiny_openai_checkpoint):
+    theirs = OpenAIClipBackbone(str(tiny_openai_checkpoint), device="cpu")
+    ours = OpenClipBackbone(None, str(tiny_openai_checkpoint), device="cpu")
+    assert theirs.embed_dim == ours.embed_dim == 32
+    text_a, text_b = theirs.text_features(TEXTS), ours.text_features(TEXTS)
+    assert text_a.shape == (3, 32)
+    assert torch.allclose(text_a, text_b, atol=1e-5)
+    assert not torch.allclose(text_a[0], text_a[1])
+    x_a, x_b = theirs.preprocess(_image())[None], ours.preprocess(_image())[None]
+    assert torch.allclose(x_a, x_b, atol=1e-6)
+    with torch.inference_mode():
+        assert torch.allclose(theirs.image_features(x_a), ours.image_features(x_b), atol=1e-5)
+
+
+def test_openai_state_dict_loads_with_clip_load_jit_false(tiny_openai_checkpoint):
+    from indirect.backbones.openai_clip_backbone import _import_clip
+
+    model, preprocess = _import_clip().load(str(tiny_openai_checkpoint), device="cpu", jit=False)
+    assert model.visual.input_resolution == 32
+    assert preprocess(_image()).shape == (3, 32, 32)
+
+
+def test_open_clip_native_checkpoint_round_trip(tmp_path):
+    model = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=3)
+    path = tmp_path / "tiny_open_clip.pt"
+    torch.save({"state_dict": model.model.state_dict()}, path)
+    loaded = OpenClipBackbone("indirect-tiny-vit", str(path), device="cpu", seed=99)
+    assert torch.allclose(model.text_features(TEXTS), loaded.text_features(TEXTS), atol=1e-6)
+    assert loaded.fingerprint()["weights"].startswith("sha256:")
+    assert model.fingerprint()["weights"] == "random:seed3"
+
+
+def test_random_tiny_backbone_is_seeded():
+    a = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=1).text_features(TEXTS)
+    b = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=1).text_features(TEXTS)
+    c = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=2).text_features(TEXTS)
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+
+
+def test_unknown_pretrained_tag_is_one_clear_line():
+    with pytest.raises(BackboneError, match="backbone.pretrained"):
+        OpenClipBackbone("indirect-tiny-vit", "no-such-tag", device="cpu")

@@ -1,0 +1,66 @@
+"""Language-guided zero-shot DML, one experiment per call:
+
+    python train_eval.py dataset=cars196 notion=color backbone=vit_b32_openai projector=indirect
+    python train_eval.py --multirun notion=shape,color,background,size
+    python train_eval.py --cfg job          # print the composed config
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+ROOT = Path(__file__).resolve().parent
+OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
+
+log = logging.getLogger("train_eval")
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input a user can fix: shown as one line, not a traceback."""
+    from indirect.backbones.open_clip_backbone import BackboneError
+    from indirect.datasets.base import DatasetError
+    from indirect.embedding.extract import BadImageError
+    from indirect.embedding.image_cache import CacheError
+    from indirect.notions import ConfigError
+    from indirect.prompts.builder import PromptError
+
+    return (DatasetError, ConfigError, PromptError, BadImageError, CacheError, BackboneError, MissingMandatoryValue)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train_eval")
+def main(cfg: DictConfig) -> None:
+    from indirect.pipeline import run
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    tracker = None
+    try:
+        tracker = hydra.utils.instantiate(cfg.logger)
+        tracker.start(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), output_dir,
+                      tags=[str(cfg.dataset.name), str(cfg.notion.name), str(cfg.backbone._target_).rsplit(".", 1)[-1],
+                            str(cfg.projector._target_).rsplit(".", 1)[-1]],
+                      name=output_dir.name, group=Path(HydraConfig.get().sweep.dir).name if multirun else None)
+        run(cfg, ROOT / "conf", output_dir, tracker)
+    except Exception as error:
+        if not (multirun or isinstance(error, user_errors())):
+            raise  # a bug: keep the traceback
+        message = f"error: {error}".splitlines()[0]
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "error.txt").write_text(message + "\n")
+        print(message, file=sys.stderr)
+        if not multirun:  # in a sweep the other jobs go on; the sweep report lists this one as failed
+            sys.exit(2)
+    finally:
+        if tracker is not None:
+            tracker.finish()
+
+
+if __name__ == "__main__":
+    main()
