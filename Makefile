@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.indirect-installed
 ARGS ?=
 
-.PHONY: help install run test test-all demo-sweep report bench clean
+.PHONY: help install run test test-all demo-sweep report bench paper clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,11 @@ report: install  ## sweep report of a multirun directory: make report DIR=output
 bench: install  ## the benchmarks (projectors, evaluation, embedding)
 	$(PY) scripts/bench_projectors.py
 	$(PY) scripts/bench_eval.py
+
+paper: install  ## the paper's 13 notions on its 5 datasets (InDiReCT + every baseline, k=128, 5 repetitions; datasets under data/)
+	for d in synthetic_cars cars196 cub200 deepfashion movie_posters; do \
+	  $(PY) train_eval.py --multirun experiment=paper_$$d hydra.sweep.dir=outputs/multiruns/paper_$$d $(ARGS) || exit 1; \
+	  $(PY) scripts/report.py outputs/multiruns/paper_$$d || exit 1; done
 
 clean:  ## remove run outputs and embedding caches (keeps data/ and .venv)
 	rm -rf outputs cache

@@ -35,10 +35,12 @@ def notion_labels(labelled: LabelledImages, column: str):
 
 
 def prompt_set(cfg: DictConfig, conf_dir: Path, notion: str, labelled: LabelledImages,
-               max_prompts: int | None = None, seed: int = 0) -> list[str]:
-    """Prompts of ``notion``: ``cfg.prompts`` for the run's own notion, else the file
-    ``conf/prompts/<dataset>/<notion>.yaml`` (used for the ``ignore`` notion)."""
-    if notion == cfg.notion.name and cfg.get("prompts") is not None:
+               max_prompts: int | None = None, seed: int = 0, spec: DictConfig | None = None) -> list[str]:
+    """Prompts of ``notion``: ``spec`` when given, ``cfg.prompts`` for the run's own notion,
+    else the file ``conf/prompts/<dataset>/<notion>.yaml`` (the ``ignore`` notion's default)."""
+    if spec is not None:
+        pass
+    elif notion == cfg.notion.name and cfg.get("prompts") is not None:
         spec = cfg.prompts
     else:
         path = Path(conf_dir) / "prompts" / str(cfg.dataset.name) / f"{notion}.yaml"

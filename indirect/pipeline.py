@@ -58,7 +58,8 @@ def run(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict
     labels_all = notion_labels(labelled, column)
     ignore_column = label_column(cfg.dataset, cfg.ignore, labelled) if cfg.get("ignore") else None
     prompts = prompt_set(cfg, conf_dir, cfg.notion.name, labelled, cfg.get("max_prompts"), cfg.seed)
-    ignore_prompts = prompt_set(cfg, conf_dir, cfg.ignore, labelled) if cfg.get("ignore") else None
+    ignore_prompts = prompt_set(cfg, conf_dir, cfg.ignore, labelled, spec=cfg.get("ignore_prompts")) \
+        if cfg.get("ignore") else None
 
     with timer("backbone"):
         backbone = instantiate(cfg.backbone)

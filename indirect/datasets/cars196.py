@@ -1,0 +1,153 @@
+"""Cars196 (Stanford Cars): the second half of the 196 classes, with labels read off the class names.
+
+Model, make, body type and year come from the class name (:mod:`indirect.datasets.car_names`).
+Colour is not part of the official data: the paper's authors annotated it in their own CSV,
+which is used when present; without it the ``color`` column is reported missing with the exact
+file and columns needed (``notes["missing_columns"]``).
+"""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+import scipy.io
+
+from indirect.datasets.base import DatasetError, LabelledImages, require_root
+from indirect.datasets.car_names import parse_car_name
+
+NAME = "cars196"
+SOURCE = "https://ai.stanford.edu/~jkrause/cars/car_dataset.html"
+LAYOUT = ("car_ims/ + cars_annos.mat (full release) or devkit/cars_meta.mat, devkit/cars_train_annos.mat, "
+          "cars_test_annos_withlabels.mat, cars_train/, cars_test/ (devkit release)")
+COLOR_COLUMNS = ("img_name", "class_name", "class_index", "manufacturer", "model", "type", "year", "color")
+
+
+def load_cars196(root, color_csv=None) -> LabelledImages:
+    """Evaluation images of Cars196 (classes 99..196 of 196: 8,131 images in the full release).
+
+    Layouts tolerated: the full release (``cars_annos.mat`` + ``car_ims/``) and the devkit
+    release (``devkit/cars_meta.mat``, ``devkit/cars_train_annos.mat``,
+    ``cars_test_annos_withlabels.mat`` at the root or in ``devkit/`` (check), images in
+    ``cars_train/`` and ``cars_test/``). The ``test`` field of the full release is the
+    classification split and is ignored: the DML split is by class. Ids are image paths relative
+    to ``root`` (``car_ims/008055.jpg``), so they do not depend on the order of the .mat rows.
+
+    Label columns: ``class_id``, ``class_name`` (the model notion), ``manufacturer``, ``car_model``,
+    ``type`` (body type; None when the name has none and the table lacks the class), ``year``, and
+    ``color`` when ``color_csv`` (default ``<root>/Cars196.csv``) exists. The CSV's ``img_name``
+    is matched to an image by its relative path or, failing that, by its file name; images the
+    CSV does not cover get None.
+    """
+    root = require_root(NAME, root, LAYOUT, SOURCE)
+    if (root / "cars_annos.mat").exists():
+        class_names, images = _full_release(root)
+    elif (root / "devkit" / "cars_meta.mat").exists():
+        class_names, images = _devkit_release(root)
+    else:
+        raise DatasetError(f"dataset '{NAME}': neither {root / 'cars_annos.mat'} nor {root / 'devkit' / 'cars_meta.mat'} "
+                           f"found; expected {LAYOUT} (download: {SOURCE})")
+    first_eval_class = len(class_names) // 2 + 1
+    images = sorted((path, label) for path, label in images if label >= first_eval_class)
+    ids = [path for path, _ in images]
+    rows = []
+    for _, label in images:
+        car = parse_car_name(class_names[label - 1])
+        rows.append({"class_id": label, "class_name": car.class_name, "manufacturer": car.manufacturer,
+                     "car_model": car.model, "type": car.body_type, "year": car.year})
+    labels = pd.DataFrame(rows, index=pd.Index(ids, name="id"))
+    notes = {"classes": f"{first_eval_class}..{len(class_names)}"}
+    csv_path = Path(color_csv).expanduser() if color_csv else root / "Cars196.csv"
+    if color_csv and not csv_path.is_absolute() and not csv_path.exists():
+        csv_path = root / csv_path
+    if csv_path.exists():
+        labels["color"] = _colors_from_csv(csv_path, ids)
+        notes["images_without_color"] = int(labels["color"].isna().sum())
+    elif color_csv:
+        raise DatasetError(f"dataset '{NAME}': color_csv {csv_path} does not exist; {_color_hint(csv_path)}")
+    else:
+        notes["missing_columns"] = {"color": f"dataset '{NAME}': label 'color' is not in the official release; "
+                                             f"{_color_hint(csv_path)}"}
+    return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels, notes)
+
+
+def _color_hint(csv_path: Path) -> str:
+    return (f"it needs the paper authors' colour annotations as {csv_path} (a CSV with columns "
+            f"{', '.join(COLOR_COLUMNS)}; img_name is the image file such as 008055.jpg, color one of black, "
+            f"mixed, white, yellow, silver, red, other, blue); put the file there or set dataset.color_csv=<file>")
+
+
+def _colors_from_csv(csv_path: Path, ids: list[str]) -> list:
+    table = pd.read_csv(csv_path, dtype=str)
+    table.columns = [str(column).strip() for column in table.columns]
+    missing = [column for column in ("img_name", "color") if column not in table.columns]
+    if missing:
+        raise DatasetError(f"dataset '{NAME}': {csv_path} lacks columns {', '.join(missing)}; {_color_hint(csv_path)}")
+    names = table["img_name"].str.strip().str.replace("\\", "/", regex=False)
+    colors = table["color"].str.strip().str.lower()
+    by_path = dict(zip(names, colors))
+    by_file = dict(zip(names.map(lambda name: name.rsplit("/", 1)[-1]), colors))
+    file_counts = pd.Series([image_id.rsplit("/", 1)[-1] for image_id in ids]).value_counts()
+    result = []
+    for image_id in ids:
+        file_name = image_id.rsplit("/", 1)[-1]
+        if image_id in by_path:
+            result.append(by_path[image_id])
+        elif file_counts[file_name] == 1 and file_name in by_file:
+            result.append(by_file[file_name])
+        else:
+            result.append(None)
+    return result
+
+
+def _full_release(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    if not (root / "car_ims").is_dir():
+        raise DatasetError(f"dataset '{NAME}': {root / 'car_ims'} not found next to cars_annos.mat; expected {LAYOUT}")
+    mat = _loadmat(root / "cars_annos.mat", ("annotations", "class_names"))
+    images = [(_relative(str(row["relative_im_path"])), int(row["class"])) for row in _struct_rows(mat["annotations"])]
+    return _strings(mat["class_names"]), images
+
+
+def _devkit_release(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    class_names = _strings(_loadmat(root / "devkit" / "cars_meta.mat", ("class_names",))["class_names"])
+    images = []
+    for folder, annotation_file in (("cars_train", "cars_train_annos.mat"), ("cars_test", "cars_test_annos_withlabels.mat")):
+        candidates = [root / "devkit" / annotation_file, root / annotation_file]
+        found = next((path for path in candidates if path.exists()), None)
+        if found is None:
+            raise DatasetError(f"dataset '{NAME}': {annotation_file} not found in {root / 'devkit'} or {root}; "
+                               f"expected {LAYOUT} (download: {SOURCE})")
+        if not (root / folder).is_dir():
+            raise DatasetError(f"dataset '{NAME}': image folder {root / folder} not found; expected {LAYOUT}")
+        rows = _struct_rows(_loadmat(found, ("annotations",))["annotations"])
+        images += [(f"{folder}/{row['fname']}", int(row["class"])) for row in rows]
+    return class_names, images
+
+
+def _loadmat(path: Path, keys: tuple[str, ...]) -> dict:
+    mat = scipy.io.loadmat(path)
+    missing = [key for key in keys if key not in mat]
+    if missing:
+        raise DatasetError(f"dataset '{NAME}': {path} lacks variable(s) {', '.join(missing)}; expected {LAYOUT}")
+    return mat
+
+
+def _struct_rows(struct: np.ndarray) -> list[dict]:
+    """A MATLAB struct array as plain dicts of scalars (loadmat wraps every field in 2-D arrays)."""
+    return [{field: _scalar(record[field]) for field in struct.dtype.names} for record in struct.ravel()]
+
+
+def _scalar(value):
+    value = np.asarray(value)
+    while value.dtype == object and value.size == 1:
+        value = np.asarray(value.item())
+    return value.squeeze().item() if value.size == 1 else value.squeeze()
+
+
+def _strings(array: np.ndarray) -> list[str]:
+    return [str(_scalar(item)).strip() for item in np.asarray(array).ravel()]
+
+
+def _relative(path: str) -> str:
+    """``./car_ims\\000001.jpg`` -> ``car_ims/000001.jpg``: one spelling per image, whatever wrote the .mat."""
+    return PurePosixPath(path.replace("\\", "/")).as_posix()

@@ -1,0 +1,97 @@
+"""DeepFashion (Category and Attribute Prediction benchmark, fine annotations): the 4,000 test images.
+
+The fine annotations give a clothing category and 26 binary attributes in six groups (texture,
+fabric, fit, sleeve, length, neckline). Each group becomes one label column holding the
+attribute set to 1 in that group, so every notion is evaluated with its own labels (the
+original notebook evaluated texture, fabric and fit with the category labels). A row with no
+attribute or several attributes set in a group gets no label for that group (None, counted in
+``notes["unlabelled"]``): one image, one value per notion.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from indirect.datasets.base import DatasetError, LabelledImages, require_root
+
+NAME = "deepfashion"
+SOURCE = "https://mmlab.ie.cuhk.edu.hk/projects/DeepFashion/AttributePrediction.html"
+LAYOUT = ("img/<item>/<file>.jpg and Anno_fine/ with list_category_cloth.txt, list_attr_cloth.txt, test.txt, "
+          "test_cate.txt, test_attr.txt")
+ATTRIBUTE_GROUPS = {
+    "texture": ("floral", "graphic", "striped", "embroidered", "pleated", "solid", "lattice"),
+    "sleeve": ("long_sleeve", "short_sleeve", "sleeveless"),
+    "length": ("maxi_length", "mini_length", "no_dress"),
+    "neckline": ("crew_neckline", "v_neckline", "square_neckline", "no_neckline"),
+    "fabric": ("denim", "chiffon", "cotton", "leather", "faux", "knit"),
+    "fit": ("tight", "loose", "conventional"),
+}
+FILES = ("list_category_cloth.txt", "list_attr_cloth.txt", "test.txt", "test_cate.txt", "test_attr.txt")
+
+
+def load_deepfashion(root) -> LabelledImages:
+    """The test split of the fine annotations with ``category`` and one column per attribute group.
+
+    ``root`` holds ``Anno_fine/`` and ``img/``. Tolerated variants (check): the annotation files
+    directly in ``root`` instead of ``Anno_fine/``; category and attribute names padded with any
+    whitespace (names are everything before the last field); attribute groups are found by
+    attribute name, not by the ``attribute_type`` number. Label columns: ``category``,
+    ``category_type`` (upper, lower, full), ``texture``, ``fabric``, ``fit``, ``sleeve``,
+    ``length``, ``neckline``, and ``attr_<name>`` (0/1) for each of the 26 attributes. Ids are the
+    paths in test.txt (``img/<item>/img_00000001.jpg``).
+    """
+    root = require_root(NAME, root, LAYOUT, SOURCE)
+    annotations = root / "Anno_fine" if (root / "Anno_fine").is_dir() else root
+    for file_name in FILES:
+        if not (annotations / file_name).exists():
+            raise DatasetError(f"dataset '{NAME}': {annotations / file_name} not found; expected {LAYOUT} under {root} "
+                               f"(download: {SOURCE})")
+    categories = _name_list(annotations / "list_category_cloth.txt")
+    attributes = [name for name, _ in _name_list(annotations / "list_attr_cloth.txt")]
+    ids = _lines(annotations / "test.txt")
+    category_index = [int(line) for line in _lines(annotations / "test_cate.txt")]
+    attribute_rows = [[int(value) for value in line.split()] for line in _lines(annotations / "test_attr.txt")]
+    if not len(ids) == len(category_index) == len(attribute_rows):
+        raise DatasetError(f"dataset '{NAME}': test.txt, test_cate.txt and test_attr.txt in {annotations} have "
+                           f"{len(ids)}, {len(category_index)} and {len(attribute_rows)} lines; they must be aligned")
+    if any(len(row) != len(attributes) for row in attribute_rows):
+        raise DatasetError(f"dataset '{NAME}': a line of {annotations / 'test_attr.txt'} does not have "
+                           f"{len(attributes)} values (one per attribute of list_attr_cloth.txt)")
+    category_types = {"1": "upper", "2": "lower", "3": "full"}
+    labels = pd.DataFrame({
+        "category": [categories[index - 1][0] for index in category_index],
+        "category_type": [category_types.get(categories[index - 1][1], categories[index - 1][1]) for index in category_index],
+    }, index=pd.Index(ids, name="id"))
+    flags = pd.DataFrame(attribute_rows, columns=attributes, index=labels.index)
+    unlabelled = {}
+    for group, members in ATTRIBUTE_GROUPS.items():
+        present = [name for name in members if name in flags.columns]
+        if not present:
+            continue
+        labels[group] = [_single(row, present) for row in flags[present].to_numpy()]
+        unlabelled[group] = int(labels[group].isna().sum())
+    for name in attributes:
+        labels[f"attr_{name}"] = flags[name]
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    ids = [ids[i] for i in order]
+    return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels.loc[ids],
+                          {"unlabelled": unlabelled})
+
+
+def _single(row, names: list[str]):
+    chosen = [name for name, value in zip(names, row) if value == 1]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def _lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _name_list(path: Path) -> list[tuple[str, str]]:
+    """Rows of a ``<count>``, ``<header>``, ``<name> <type>`` list file as (name, type)."""
+    rows = []
+    for line in _lines(path)[2:]:
+        name, kind = line.rsplit(maxsplit=1)
+        rows.append((name.strip(), kind))
+    return rows
