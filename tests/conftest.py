@@ -60,7 +60,7 @@ def run_train_eval(tmp_path: Path, *overrides: str, multirun: bool = False, chec
     args += [f"paths.data_dir={tmp_path}/data", f"paths.cache_dir={tmp_path}/cache",
              f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/multirun", *overrides]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_SILENT": "true",
-           "OMP_NUM_THREADS": "2"}
+           "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
     if check and proc.returncode != 0:
         raise AssertionError(f"train_eval failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")

@@ -1,0 +1,21 @@
+"""Projectors: estimators that map frozen image embeddings to a notion-specific space.
+
+All follow one scikit-learn style contract (:class:`~indirect.projectors.base.Projector`):
+``fit(X, y=None) -> self``, ``transform(X)`` returning L2-normalised rows, ``save``/``load``.
+Class attributes tell the pipeline how to drive each one: ``method_name``, ``fit_on`` ('text',
+'images' or 'none'), ``depends_on_seed`` and ``upper_bound``.
+"""
+from .autoencoders import Autoencoder, LinearAutoencoder
+from .base import NotFittedError, Projector, ProjectorError, load_projector
+from .dimred import InDiReCT, reconstruction_loss, safe_arccos
+from .identity import CLIPIdentity
+from .ignore import Ignore
+from .oracle import Oracle
+from .pca import PCAProjector
+from .random_ import RandomEmbedding, RandomTransform
+
+__all__ = [
+    "Autoencoder", "CLIPIdentity", "Ignore", "InDiReCT", "LinearAutoencoder", "NotFittedError", "Oracle",
+    "PCAProjector", "Projector", "ProjectorError", "RandomEmbedding", "RandomTransform", "load_projector",
+    "reconstruction_loss", "safe_arccos",
+]

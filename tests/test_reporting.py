@@ -1,0 +1,204 @@
+"""Run tables, the results.json contract and the sweep report over a fake Hydra multirun."""
+import csv
+import importlib.util
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from indirect.reporting import (
+    ResultsError,
+    SweepError,
+    load_results,
+    plot_sweep,
+    results_table,
+    summarize_runs,
+    write_run_tables,
+    write_sweep_report,
+)
+
+METRICS = ("precision_at_1", "mean_average_precision_at_r", "r_precision", "NMI")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_results(seed, notion="color", dataset="cars196", methods=("indirect", "clip", "random", "oracle")):
+    rng = np.random.default_rng(seed)
+    return {
+        "dataset": dataset,
+        "notion": notion,
+        "backbone": "ViT-B-32",
+        "n_images": 100,
+        "n_prompts": 20,
+        "timings": {"fit": 1.0},
+        "methods": {
+            m: summarize_runs([{k: float(rng.uniform(0.1, 0.9)) for k in METRICS} for _ in range(3)]) for m in methods
+        },
+    }
+
+
+def cell(summary):
+    runs = np.asarray(summary["runs"])
+    return f"{100 * runs.mean():.2f} ± {100 * runs.std():.2f}"
+
+
+def make_multirun(root: Path, missing=(3,), failed=(), not_started=()):
+    """notion x n_components sweep, 4 jobs, as Hydra's basic sweeper lays it out."""
+    root.mkdir(parents=True)
+    (root / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": None},
+                    "overrides": {"task": ["notion=color,type", "n_components=64,128"]},
+                },
+                "seed": 0,
+            }
+        )
+    )
+    combos = [("color", 64), ("color", 128), ("type", 64), ("type", 128)]
+    written = {}
+    for number, (notion, k) in enumerate(combos):
+        if number in not_started:
+            continue
+        job = root / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"notion={notion}", f"n_components={k}"]))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"n_components": k, "notion": {"name": notion}}))
+        if number in missing:
+            continue
+        if number in failed:
+            (job / "error.txt").write_text("Traceback ...\nDatasetError: cars196: root /data/cars196 does not exist\n")
+            continue
+        results = fake_results(number, notion=notion)
+        (job / "results.json").write_text(json.dumps(results))
+        written[number] = results
+    return written
+
+
+def test_summarize_runs_uses_population_std():
+    summary = summarize_runs([{"precision_at_1": 0.1, "NMI": 0.5}, {"precision_at_1": 0.3, "NMI": 0.5}])
+    assert summary["precision_at_1"] == {"mean": pytest.approx(0.2), "std": pytest.approx(0.1), "runs": [0.1, 0.3]}
+    assert summary["NMI"]["std"] == 0.0
+
+
+def test_summarize_runs_rejects_mismatched_runs():
+    with pytest.raises(ResultsError, match="run 1 reports"):
+        summarize_runs([{"precision_at_1": 0.1}, {"NMI": 0.3}])
+    with pytest.raises(ResultsError, match="no runs"):
+        summarize_runs([])
+
+
+def test_markdown_table_puts_clip_and_indirect_side_by_side():
+    results = fake_results(0)
+    table = results_table(results, "md")
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("| method"))
+    assert header == "| method | P@1 | MAP@R | R-Prec | NMI |"
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ") and "---" not in line}
+    for method in ("indirect", "clip"):
+        expected = [cell(results["methods"][method][m]) for m in METRICS]
+        assert rows[method] == f"| {method} | " + " | ".join(expected) + " |"
+    assert list(rows)[:3] == ["method", "indirect", "clip"]
+    assert "oracle (upper bound) †" in rows
+    assert list(rows)[-1] == "oracle (upper bound) †"
+    assert "† upper bound" in table
+
+
+def test_csv_and_latex_tables():
+    results = fake_results(1, methods=("indirect+ignore", "clip", "oracle"))
+    reader = list(csv.DictReader(io.StringIO(results_table(results, "csv"))))
+    assert [r["method"] for r in reader] == ["indirect+ignore", "clip", "oracle"]
+    row = next(r for r in reader if r["method"] == "clip")
+    assert float(row["MAP@R mean"]) == pytest.approx(100 * results["methods"]["clip"]["mean_average_precision_at_r"]["mean"], abs=1e-4)
+    assert float(row["MAP@R std"]) == pytest.approx(100 * results["methods"]["clip"]["mean_average_precision_at_r"]["std"], abs=1e-4)
+    assert next(r for r in reader if r["method"] == "oracle")["upper_bound"] == "True"
+    latex = results_table(results, "latex")
+    assert r"indirect+ignore &" in latex and r"$\pm$" in latex and r"oracle (upper bound)$^\dagger$" in latex
+    assert latex.count(r"\\") == 1 + 3 + 1  # header, three methods, footnote
+
+
+def test_write_run_tables_and_contract_errors(tmp_path):
+    results = fake_results(2)
+    written = write_run_tables(results, tmp_path / "run", latex=True)
+    assert [p.name for p in written] == ["results.md", "results.csv", "results.tex"]
+    assert "indirect" in (tmp_path / "run" / "results.md").read_text()
+    broken = dict(results)
+    del broken["notion"]
+    (tmp_path / "results.json").write_text(json.dumps(broken))
+    with pytest.raises(ResultsError, match=r"results.json: missing key 'notion'"):
+        load_results(tmp_path / "results.json")
+    with pytest.raises(ValueError, match="fmt='html'"):
+        results_table(results, "html")
+
+
+def test_sweep_report_matches_each_job_and_lists_the_missing_run(tmp_path):
+    written = make_multirun(tmp_path / "multirun", missing=(3,))
+    report = write_sweep_report(tmp_path / "multirun", tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "4 job(s): 3 ok, 1 missing" in md
+    assert "| 3 | missing | notion=type n_components=128 | no results.json |" in md
+    for number, results in written.items():
+        setting = f"n_components={64 if number % 2 == 0 else 128}"
+        for method, per_method in results["methods"].items():
+            name = method + (" (upper bound) †" if method == "oracle" else "")
+            cells = [cell(per_method[m]) for m in ("precision_at_1", "mean_average_precision_at_r", "r_precision")]
+            assert f"| {results['notion']} | {setting} | {name} | " + " | ".join(cells) + " |" in md
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "report.csv").read_text())))
+    assert len([r for r in rows if r["status"] == "ok"]) == 3 * 4
+    assert [(r["job"], r["status"]) for r in rows if r["status"] != "ok"] == [("3", "missing")]
+    tex = (tmp_path / "out" / "report.tex").read_text()
+    assert "job 3 missing" in tex
+    png = report["paths"]["png"]
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
+
+
+def test_failed_and_never_started_jobs_are_reported(tmp_path):
+    make_multirun(tmp_path / "m", missing=(), failed=(1,), not_started=(3,))
+    (tmp_path / "m" / "2" / "results.json").write_text("{not json")
+    report = write_sweep_report(tmp_path / "m")
+    status = {job.name: (job.status, job.reason) for job in report["jobs"]}
+    assert status["0"][0] == "ok"
+    assert status["1"] == ("failed", "error.txt: DatasetError: cars196: root /data/cars196 does not exist")
+    assert status["2"][0] == "failed" and "not valid JSON" in status["2"][1]
+    assert status["3"] == ("not started", "no job directory")
+    md = (tmp_path / "m" / "report.md").read_text()
+    assert "| 3 | not started | notion=type n_components=128 |" in md
+
+
+def test_report_on_a_folder_without_jobs_fails_clearly(tmp_path):
+    with pytest.raises(SweepError, match="no job directories"):
+        write_sweep_report(tmp_path)
+    with pytest.raises(SweepError, match="no such directory"):
+        write_sweep_report(tmp_path / "nope")
+
+
+def test_plot_sweep_pools_jobs_by_swept_value(tmp_path):
+    root = tmp_path / "sweep"
+    root.mkdir()
+    for number, k in enumerate([2, 4, 8, 8]):
+        job = root / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"n_components={k}"]))
+        (job / "results.json").write_text(json.dumps(fake_results(number)))
+    out = tmp_path / "sweep.png"
+    assert plot_sweep(root, "n_components", out) == 3
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(SweepError, match="no value for 'max_prompts'"):
+        plot_sweep(root, "max_prompts", out)
+    with pytest.raises(SweepError, match="no method 'lae'"):
+        plot_sweep(root, "n_components", out, method="lae")
+
+
+def test_report_script_writes_files_and_signals_missing_runs(tmp_path, capsys):
+    make_multirun(tmp_path / "m", missing=(3,))
+    spec = importlib.util.spec_from_file_location("report_script", Path(__file__).parents[1] / "scripts" / "report.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    code = script.main([str(tmp_path / "m"), "--out", str(tmp_path / "o"), "--metric", "P@1", "--sweep-param", "n_components"])
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "| notion | setting | method | P@1 |" in printed
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"report.md", "report.csv", "report.tex", "report.png", "sweep_n_components.png"}
