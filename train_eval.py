@@ -34,6 +34,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (DatasetError, ConfigError, PromptError, BadImageError, CacheError, BackboneError, MissingMandatoryValue)
 
 
+def user_error_in(error: BaseException | None) -> BaseException | None:
+    """The user error behind ``error``, looking through wrappers such as Hydra's InstantiationException."""
+    while error is not None and not isinstance(error, user_errors()):
+        error = error.__cause__ or error.__context__
+    return error
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train_eval")
 def main(cfg: DictConfig) -> None:
     from indirect.pipeline import run
@@ -49,9 +56,10 @@ def main(cfg: DictConfig) -> None:
                       name=output_dir.name, group=Path(HydraConfig.get().sweep.dir).name if multirun else None)
         run(cfg, ROOT / "conf", output_dir, tracker)
     except Exception as error:
-        if not (multirun or isinstance(error, user_errors())):
+        cause = user_error_in(error)
+        if not (multirun or cause):
             raise  # a bug: keep the traceback
-        message = f"error: {error}".splitlines()[0]
+        message = f"error: {cause or error}".splitlines()[0]
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "error.txt").write_text(message + "\n")
         print(message, file=sys.stderr)
