@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.indirect-installed
 ARGS ?=
 
-.PHONY: help install run test test-all demo-sweep report bench paper clean
+.PHONY: help install run test test-all demo-sweep report bench paper sweep-dims sweep-prompts sweep-clip-size saliency-demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,18 @@ report: install  ## sweep report of a multirun directory: make report DIR=output
 bench: install  ## the benchmarks (projectors, evaluation, embedding)
 	$(PY) scripts/bench_projectors.py
 	$(PY) scripts/bench_eval.py
+
+sweep-dims: install  ## metric vs k on the demo world (plot in the multirun folder)
+	$(PY) train_eval.py -m experiment=sweep_dims $(ARGS)
+
+sweep-prompts: install  ## metric vs number of prompts on the demo colour vocabulary
+	$(PY) train_eval.py -m experiment=sweep_prompts max_prompts=2,4,6,8,12,16,22 $(ARGS)
+
+sweep-clip-size: install  ## metric per CLIP size on synthetic cars (needs the three OpenAI checkpoints)
+	$(PY) train_eval.py -m experiment=sweep_clip_size dataset=synthetic_cars notion=color $(ARGS)
+
+saliency-demo: install  ## saliency grid: colour vs background notion on the demo world
+	$(PY) train_eval.py analysis=saliency analysis.saliency.second_notion=background $(ARGS)
 
 paper: install  ## the paper's 13 notions on its 5 datasets (InDiReCT + every baseline, k=128, 5 repetitions; datasets under data/)
 	for d in synthetic_cars cars196 cub200 deepfashion movie_posters; do \

@@ -24,6 +24,7 @@ log = logging.getLogger("train_eval")
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input a user can fix: shown as one line, not a traceback."""
+    from indirect.analysis import AnalysisError
     from indirect.backbones.open_clip_backbone import BackboneError
     from indirect.datasets.base import DatasetError
     from indirect.embedding.extract import BadImageError
@@ -31,7 +32,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from indirect.notions import ConfigError
     from indirect.prompts.builder import PromptError
 
-    return (DatasetError, ConfigError, PromptError, BadImageError, CacheError, BackboneError, MissingMandatoryValue)
+    return (DatasetError, ConfigError, PromptError, BadImageError, CacheError, BackboneError, AnalysisError,
+            MissingMandatoryValue)
 
 
 def user_error_in(error: BaseException | None) -> BaseException | None:

@@ -27,6 +27,7 @@ class RunContext:
     """What analyses get to work with after the run: everything already loaded and fitted."""
 
     cfg: DictConfig
+    conf_dir: Path
     output_dir: Path
     backbone: object
     labelled: LabelledImages
@@ -86,7 +87,7 @@ def run(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict
     eval_options = OmegaConf.to_container(cfg.evaluation, resolve=True)
     runs: dict[str, list[dict]] = {}
     ignored_runs: dict[str, list[dict]] = {}
-    context = RunContext(cfg, output_dir, backbone, labelled, ids, images, labels)
+    context = RunContext(cfg, Path(conf_dir), output_dir, backbone, labelled, ids, images, labels)
     upper_bounds = []
     for spec in method_specs(cfg, conf_dir):
         repetitions = cfg.repetitions if depends_on_seed(spec) else 1

@@ -1,0 +1,130 @@
+"""The paper's analyses: SmoothGrad saliency (unit level and through train_eval) and UMAP maps."""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from conftest import TINY, run_train_eval
+from indirect.analysis import AnalysisError, run_analyses
+from indirect.analysis.projection import differentiable_projection, keeps_gradient
+from indirect.analysis.smoothgrad import black_image, mass_inside, normalise_saliency, smoothgrad, unit_embedder
+from indirect.projectors.dimred import InDiReCT
+
+FOLDER = ["dataset=folder", "notion=label", "prompts.vocabulary=[red,green,blue,yellow,purple]",
+          "prompts.templates=['a photo of a {} square','a {} object']"]
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone():
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone
+
+    return OpenClipBackbone("indirect-tiny-vit", None, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_indirect(tiny_backbone):
+    text = tiny_backbone.text_features([f"a {c} square" for c in ("red", "green", "blue", "yellow", "purple")])
+    return InDiReCT(n_components=4, random_state=0).fit(text.numpy())
+
+
+def test_projection_recomputed_with_gradient_matches_transform(tiny_indirect):
+    features = torch.randn(3, tiny_indirect.n_features_in_, requires_grad=True)
+    project = differentiable_projection(tiny_indirect, "indirect")
+    projected = project(features)
+    assert projected.requires_grad
+    np.testing.assert_allclose(projected.detach().numpy(), tiny_indirect.transform(features.detach().numpy()), atol=1e-5)
+    (gradient,) = torch.autograd.grad(projected.sum(), features)
+    assert gradient.abs().sum() > 0
+
+
+def test_projector_without_gradient_or_components_is_a_clear_error():
+    class Opaque:
+        n_features_in_ = 4
+
+        def transform(self, X):
+            return np.asarray(X.detach())
+
+    assert not keeps_gradient(Opaque())
+    with pytest.raises(AnalysisError, match="method=indirect"):
+        differentiable_projection(Opaque(), "opaque")
+
+
+def test_smoothgrad_maps_have_the_image_shape_and_differ_between_raw_and_projected(tiny_backbone, tiny_indirect):
+    pixels = (np.random.default_rng(0).random((24, 24, 3)) * 255).astype(np.uint8)
+    picture = Image.fromarray(pixels)
+    image = tiny_backbone.preprocess(picture)
+    black = black_image(tiny_backbone, picture.size)
+    assert not torch.allclose(black, torch.zeros_like(black))  # black in pixel space, not after normalisation
+    maps = {}
+    for name, embed in {"raw": unit_embedder(tiny_backbone),
+                        "indirect": unit_embedder(tiny_backbone, differentiable_projection(tiny_indirect, "indirect"))}.items():
+        with torch.no_grad():
+            reference = embed(black[None])[0]
+        raw = smoothgrad(embed, image, reference, n_samples=6, noise=0.15, generator=torch.Generator().manual_seed(0))
+        maps[name] = normalise_saliency(raw)
+        assert raw.shape == tuple(image.shape[1:])
+        assert np.isfinite(raw).all() and raw.std() > 0
+        assert maps[name].min() == 0.0 and maps[name].max() == 1.0
+    assert np.abs(maps["raw"] - maps["indirect"]).mean() > 0.01
+
+
+def test_normalise_clips_at_the_99th_percentile_and_mass_inside_counts_the_mask():
+    raw = np.ones((20, 20))
+    raw[10:, :] = 2.0
+    raw[0, 0] = 1000.0  # one outlier pixel (of 400) must not flatten the rest of the map
+    scaled = normalise_saliency(raw)
+    assert scaled[0, 0] == 1.0 and scaled[19, 19] == 1.0 and scaled[1, 1] == 0.0
+    mask = np.zeros((20, 20), bool)
+    mask[10:, :] = True
+    assert mass_inside(scaled, mask) == pytest.approx(200 / 201)
+    assert mass_inside(np.ones((20, 20)), mask) == pytest.approx(0.5)
+
+
+def test_embedding_map_png_has_one_point_per_image(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 32))
+    labels = np.repeat(["a", "b", "c"], 14)
+    embeddings = (centres[np.repeat(np.arange(3), 14)] + 0.3 * rng.normal(size=(42, 32))).astype(np.float32)
+    projector = InDiReCT(n_components=4, random_state=0).fit(centres + 0.1 * rng.normal(size=(3, 32)))
+    context = SimpleNamespace(cfg=OmegaConf.create({"seed": 0, "dataset": {"name": "toy"}, "notion": {"name": "label"}}),
+                              output_dir=tmp_path, ids=[str(i) for i in range(42)], image_embeddings=embeddings,
+                              labels=labels, projectors={"indirect": projector})
+    outputs = run_analyses(OmegaConf.create({"saliency": None, "map": {"n_epochs": 30}}), context)
+    assert outputs["embedding_map_points"] == 42
+    assert (tmp_path / "embedding_map.png").stat().st_size > 1000 and outputs["embedding_map"].endswith(".png")
+    info = json.loads((tmp_path / "embedding_map.json").read_text())
+    assert info["n_points"] == 42 and info["n_labels"] == 3
+    assert run_analyses(OmegaConf.create({"saliency": None, "map": None}), context) == {}
+    with pytest.raises(AnalysisError, match="choose one of: indirect"):
+        run_analyses(OmegaConf.create({"map": {"method": "pca"}}), context)
+
+
+def test_analysis_saliency_through_train_eval_writes_the_png(tmp_path, image_folder):
+    run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[]", "repetitions=1",
+                   "analysis=saliency", "analysis.saliency.n_images=2", "analysis.saliency.n_samples=3")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    png = tmp_path / "run" / "saliency.png"
+    assert results["analysis"]["saliency"] == str(png)
+    with Image.open(png) as figure:  # 2 rows x (input, raw, indirect) at 2 inches and 100 dpi
+        assert figure.size[0] == 600 and figure.size[1] == 440
+    stats = json.loads((tmp_path / "run" / "saliency_stats.json").read_text())
+    assert len(stats["images"]) == 2 and "object_share" not in stats  # the folder dataset has no masks
+
+
+def test_saliency_on_the_demo_world_compares_two_notions_inside_the_object_mask(tmp_path):
+    run_train_eval(tmp_path, "dataset=shapes", "dataset.n_images=40", "notion=color", "backbone=demo",
+                   "embed.num_workers=0", "logger=none", "repetitions=1", "compare_with=[]", "n_components=16",
+                   "analysis=saliency", "analysis.saliency.second_notion=background", "analysis.saliency.n_images=2",
+                   "analysis.saliency.n_stat_images=12", "analysis.saliency.n_samples=8")
+    stats = json.loads((tmp_path / "run" / "saliency_stats.json").read_text())
+    shares = stats["object_share"]
+    assert set(shares) == {"raw backbone", "indirect: color", "indirect: background"}
+    assert stats["n_images"] == 12 and 0 < stats["object_area"] < 1
+    assert all(0.0 <= share <= 1.0 for share in shares.values())
+    assert shares["indirect: color"] != shares["indirect: background"]  # one projector per notion, different maps
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["analysis"]["saliency_object_share"] == shares
