@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.indirect-installed
 ARGS ?=
 
-.PHONY: help install run test test-all demo-sweep report bench paper sweep-dims sweep-prompts sweep-clip-size saliency-demo clean
+.PHONY: help install run test test-all demo-sweep report bench paper sweep-dims sweep-prompts sweep-clip-size saliency-demo embed-shards clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,18 @@ sweep-clip-size: install  ## metric per CLIP size on synthetic cars (needs the t
 
 saliency-demo: install  ## saliency grid: colour vs background notion on the demo world
 	$(PY) train_eval.py analysis=saliency analysis.saliency.second_notion=background $(ARGS)
+
+DATASET ?= shapes
+NOTION ?= color
+BACKBONE ?= demo
+SHARDS ?= 4
+LAUNCHER ?= parallel
+LAUNCH_ARGS ?=
+
+embed-shards: install  ## embed DATASET as SHARDS jobs (LAUNCHER=parallel|slurm|slurm_local, LAUNCH_ARGS=hydra.launcher.partition=gpu), then merge
+	$(PY) train_eval.py --multirun hydra/launcher=$(LAUNCHER) dataset=$(DATASET) notion=$(NOTION) backbone=$(BACKBONE) \
+		embed.num_shards=$(SHARDS) 'embed.shard=range($(SHARDS))' $(LAUNCH_ARGS) $(ARGS)
+	$(PY) scripts/merge_shards.py dataset=$(DATASET) notion=$(NOTION) backbone=$(BACKBONE) embed.num_shards=$(SHARDS) $(ARGS)
 
 paper: install  ## the paper's 13 notions on its 5 datasets (InDiReCT + every baseline, k=128, 5 repetitions; datasets under data/)
 	for d in synthetic_cars cars196 cub200 deepfashion movie_posters; do \

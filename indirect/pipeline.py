@@ -49,12 +49,24 @@ def aligned_labels(labels: pd.Series, ids: list[str]) -> tuple[list[int], np.nda
     return keep, values.iloc[keep].astype(str).to_numpy()
 
 
+def embed_shard(cfg: DictConfig, labelled: LabelledImages, output_dir: Path) -> bool:
+    """Embed this job's shard before anything notion-specific is checked; True once the cache is complete."""
+    embedded = embed_images(instantiate(cfg.backbone), labelled, cfg.paths.cache_dir,
+                            **OmegaConf.to_container(cfg.embed, resolve=True))
+    if embedded is None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "shard.json").write_text(json.dumps({"shard": cfg.embed.shard, "num_shards": cfg.embed.num_shards}))
+    return embedded is not None
+
+
 def run(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict:
     """Run the configured experiment, write results into ``output_dir`` and return them."""
     timer = StageTimer()
     output_dir = Path(output_dir)
     with timer("dataset"):
         labelled = load_dataset(cfg.dataset)
+    if cfg.embed.get("shard") is not None and not embed_shard(cfg, labelled, output_dir):
+        return {}  # a shard job: its part of the cache is written; the last shard goes on to the experiment
     column = label_column(cfg.dataset, cfg.notion.name, labelled)
     labels_all = notion_labels(labelled, column)
     ignore_column = label_column(cfg.dataset, cfg.ignore, labelled) if cfg.get("ignore") else None

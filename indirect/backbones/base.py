@@ -52,10 +52,16 @@ class Backbone(abc.ABC):
 
     precision: str = "auto"
 
+    def effective_precision(self) -> str:
+        """The precision image features are computed in: part of the cache fingerprint."""
+        if self.device.type != "cuda" or self.precision == "fp32":
+            return "fp32"
+        return "bf16" if self.precision == "bf16" else "fp16"
+
     def autocast(self):
         """Mixed precision on CUDA (``precision``: auto/fp16 -> float16, bf16 -> bfloat16,
         fp32 -> off); always off on CPU, where it would only slow the convolutions down."""
-        if self.device.type == "cuda" and self.precision != "fp32":
-            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
+        precision = self.effective_precision()
+        if precision != "fp32":
+            return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
         return torch.autocast("cpu", enabled=False)

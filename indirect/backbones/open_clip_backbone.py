@@ -74,4 +74,5 @@ class OpenClipBackbone(Backbone):
             return self.model.encode_text(tokens).float().cpu()
 
     def fingerprint(self) -> dict:
-        return {"backbone": self.name, "weights": self._weights, "preprocess": repr(self.preprocess)}
+        return {"backbone": self.name, "weights": self._weights, "preprocess": repr(self.preprocess),
+                "precision": self.effective_precision()}

@@ -18,6 +18,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import socket
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,11 @@ from indirect.embedding.fingerprint import CACHE_SCHEMA_VERSION, fingerprint_has
 
 STR = h5py.string_dtype()
 PART = re.compile(r"part_(\d+)_(\d+)\.npz$")
+
+
+def unique_temporary(final: Path) -> Path:
+    """A hidden sibling name no other writer uses, even on another host sharing the folder."""
+    return final.with_name(f".{final.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 class CacheError(RuntimeError):
@@ -77,36 +85,68 @@ class ImageCache:
                 if c not in done and (shard is None or i % num_shards == shard)]
 
     def write_part(self, start: int, end: int, ids: list[str], embeddings: np.ndarray, skipped: list[str]) -> None:
+        """Atomically publish one chunk. A duplicate job writing the same chunk publishes the
+        same rows under the same name, and each writer's temporary file is unique (even across
+        hosts sharing the cache), so duplicates can only waste time. Once the final file exists
+        the part is no longer needed and is dropped."""
+        if self.is_complete():
+            return
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         final = self._part_path(start, end)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, ids=np.array(ids, dtype=object).astype(str), embeddings=embeddings.astype(np.float32),
-                     skipped=np.array(skipped, dtype=str))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        tmp = unique_temporary(final)
+        try:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, ids=np.array(ids, dtype=object).astype(str), embeddings=embeddings.astype(np.float32),
+                         skipped=np.array(skipped, dtype=str))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            if not self.is_complete():  # the parts folder vanished because another job assembled the cache
+                raise
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def missing_message(self, num_shards: int = 1) -> str | None:
+        """None when every chunk has its part, else one line naming the missing shard(s) and
+        the command that embeds them."""
+        missing = [i for i, c in enumerate(self.chunks()) if c not in self.done_chunks()]
+        if not missing:
+            return None
+        shards = sorted({i % num_shards for i in missing})
+        if num_shards == 1:
+            where = "set embed.num_shards to the value the shard jobs used to see which shard(s) are missing"
+        else:
+            where = (f"shard(s) {shards} of {num_shards} missing; run them with embed.num_shards={num_shards} "
+                     f"embed.shard={','.join(map(str, shards))} (with --multirun for several), then merge again")
+        return (f"embedding cache {self.path.name}: {len(missing)} of {len(self.chunks())} chunks missing in "
+                f"{self.parts_dir} ({where})")
+
+    def remove_parts(self) -> None:
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
 
     def assemble(self, expected_ids: list[str], num_shards: int = 1) -> None:
         """Join all parts into the final file; a missing part names the shard that owns it."""
-        missing = [i for i, c in enumerate(self.chunks()) if c not in self.done_chunks()]
-        if missing:
-            shards = sorted({i % num_shards for i in missing})
-            raise CacheError(
-                f"embedding cache {self.path.name}: {len(missing)} of {len(self.chunks())} chunks missing in {self.parts_dir} "
-                f"(shard(s) {shards} of {num_shards}); run them with embed.num_shards={num_shards} embed.shard=<i>"
-            )
+        problem = self.missing_message(num_shards)
+        if problem:
+            raise CacheError(problem)
         ids, parts, skipped = [], [], []
         for start, end in self.chunks():
-            with np.load(self._part_path(start, end)) as part:
+            try:
+                part = np.load(self._part_path(start, end))
+            except FileNotFoundError:
+                if self.is_complete():  # a concurrent merge (a duplicated last shard) finished first
+                    return
+                raise
+            with part:
                 got = part["ids"].tolist() + part["skipped"].tolist()
-                if sorted(got) != sorted(expected_ids[start:end]):
+                if sorted(got) != sorted(expected_ids[start:end]) or len(part["embeddings"]) != len(part["ids"]):
                     raise CacheError(f"embedding cache part {self._part_path(start, end)} holds other images than expected; delete it and rerun")
                 ids += part["ids"].tolist()
                 parts.append(part["embeddings"])
                 skipped += part["skipped"].tolist()
         embeddings = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp = unique_temporary(self.path)
         with h5py.File(tmp, "w") as out:
             out.create_dataset("ids", data=np.array(ids, dtype=object), dtype=STR)
             out.create_dataset("embeddings", data=embeddings, chunks=(min(len(ids), 4096) or 1, embeddings.shape[1] or 1)
@@ -116,9 +156,7 @@ class ImageCache:
                              fingerprint_sha256=self.digest, schema_version=CACHE_SCHEMA_VERSION,
                              dataset=self.fingerprint["dataset"], backbone=self.fingerprint["backbone"])
         os.replace(tmp, self.path)
-        for part in self.parts_dir.iterdir():
-            part.unlink()
-        self.parts_dir.rmdir()
+        self.remove_parts()
 
     def read(self) -> ImageEmbeddings:
         with h5py.File(self.path, "r") as handle:

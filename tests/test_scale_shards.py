@@ -1,0 +1,132 @@
+"""Sharded extraction in one process: explicit merge, duplicated shards, automatic sizes."""
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_image_folder
+from indirect.backbones.open_clip_backbone import OpenClipBackbone
+from indirect.datasets.folder import load_folder
+from indirect.embedding import embed_images
+from indirect.embedding import extract
+from indirect.embedding.extract import image_cache_for, resolve_batch_size, resolve_workers
+from indirect.embedding.image_cache import CacheError
+
+SHARDED = dict(num_workers=0, chunk_size=2, num_shards=3)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0)
+
+
+@pytest.fixture
+def data(tmp_path):
+    return load_folder(write_image_folder(tmp_path / "img", per_class=2))  # 6 images -> 3 chunks of 2
+
+
+def test_merge_only_names_the_missing_shard_then_merges(tmp_path, tiny, data):
+    assert embed_images(tiny, data, tmp_path, shard=0, **SHARDED) is None
+    assert embed_images(tiny, data, tmp_path, shard=1, **SHARDED) is None
+    with pytest.raises(CacheError, match=r"shard\(s\) \[2\] of 3 missing; run them with embed.num_shards=3 embed.shard=2"):
+        embed_images(tiny, data, tmp_path, merge_only=True, **SHARDED)
+    with pytest.raises(CacheError, match="1 of 3 chunks missing.*set embed.num_shards"):
+        embed_images(tiny, data, tmp_path, merge_only=True, num_workers=0, chunk_size=2)
+    cache = image_cache_for(tiny, data, tmp_path, chunk_size=2)
+    assert not cache.is_complete()
+    embed_images(tiny, data, tmp_path, shard=2, **SHARDED)  # the last shard merges by itself
+    merged = embed_images(tiny, data, tmp_path, merge_only=True, **SHARDED)
+    assert merged.embeddings.shape == (6, 32) and merged.ids == data.ids
+
+
+def test_merge_only_embeds_nothing(tmp_path, tiny, data, monkeypatch):
+    embed_images(tiny, data, tmp_path, shard=0, **SHARDED)
+    monkeypatch.setattr(tiny, "image_features", lambda *_: pytest.fail("merge_only embedded images"))
+    with pytest.raises(CacheError, match=r"shard\(s\) \[1, 2\] of 3"):
+        embed_images(tiny, data, tmp_path, merge_only=True, **SHARDED)
+
+
+def test_a_duplicated_shard_changes_nothing(tmp_path, tiny, data, monkeypatch):
+    for shard in (0, 1, 1, 2):  # shard 1 runs twice before the merge
+        embed_images(tiny, data, tmp_path, shard=shard, **SHARDED)
+    cache = image_cache_for(tiny, data, tmp_path, chunk_size=2)
+    with h5py.File(cache.path) as handle:
+        before = handle["embeddings"][:], list(handle["ids"].asstr()[:])
+    stamp = cache.path.stat().st_mtime_ns
+    assert sorted(before[1]) == sorted(data.ids) and len(set(before[1])) == 6
+
+    # a duplicate still running when the merge happened: its late part must not reappear
+    cache.write_part(0, 2, data.ids[:2], np.zeros((2, 32), np.float32), [])
+    assert not cache.parts_dir.exists()
+    monkeypatch.setattr(tiny, "image_features", lambda *_: pytest.fail("re-embedded a merged shard"))
+    again = embed_images(tiny, data, tmp_path, shard=1, **SHARDED)  # a duplicate started after the merge
+    assert cache.path.stat().st_mtime_ns == stamp and not cache.parts_dir.exists()
+    np.testing.assert_array_equal(again.embeddings, before[0])
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("*.parts-*/.*.tmp"))
+
+
+def test_leftover_parts_of_a_duplicate_are_removed_on_read(tmp_path, tiny, data):
+    for shard in range(3):
+        embed_images(tiny, data, tmp_path, shard=shard, **SHARDED)
+    cache = image_cache_for(tiny, data, tmp_path, chunk_size=2)
+    cache.parts_dir.mkdir()
+    (cache.parts_dir / "part_000000000_000000002.npz").write_bytes(b"late")
+    embed_images(tiny, data, tmp_path, **SHARDED)
+    assert not cache.parts_dir.exists()
+
+
+def test_a_part_of_other_images_is_refused(tmp_path, tiny, data):
+    cache = image_cache_for(tiny, data, tmp_path, chunk_size=2)
+    for start, end in cache.chunks():
+        cache.write_part(start, end, data.ids[start:end], np.ones((end - start, 32), np.float32), [])
+    cache.write_part(2, 4, ["elsewhere/a.png", "elsewhere/b.png"], np.ones((2, 32), np.float32), [])
+    with pytest.raises(CacheError, match="part_000000002_000000004.npz holds other images"):
+        cache.assemble(data.ids, 3)
+    assert not cache.is_complete()
+
+
+def test_shard_outside_range_is_refused(tmp_path, tiny, data):
+    with pytest.raises(ValueError, match=r"embed.shard=3 is outside 0..2"):
+        embed_images(tiny, data, tmp_path, shard=3, **SHARDED)
+
+
+def test_automatic_batch_size_and_workers(monkeypatch):
+    monkeypatch.setattr(extract, "usable_cores", lambda: 16)
+    assert resolve_workers("auto") == 15
+    monkeypatch.setattr(extract, "usable_cores", lambda: 128)
+    assert resolve_workers("auto") == 32
+    monkeypatch.setattr(extract, "usable_cores", lambda: 1)
+    assert resolve_workers("auto") == 1
+    assert resolve_workers(3) == 3
+    assert resolve_batch_size("auto", torch.device("cuda")) == 256
+    assert resolve_batch_size("auto", torch.device("cpu")) == 64
+    assert resolve_batch_size(7, torch.device("cpu")) == 7
+
+
+def test_batches_never_cross_a_chunk():
+    batches = extract._batches([(0, 5), (10, 13)], 2)
+    assert batches == [[0, 1], [2, 3], [4], [10, 11], [12]]
+
+
+def test_jpeg_draft_decodes_at_reduced_scale_into_its_own_cache(tmp_path, tiny):
+    from PIL import Image
+
+    from indirect.embedding.images import ImageDataset, model_input_side
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8)).save(root / "a" / f"{i}.jpg")
+    Image.fromarray(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8)).save(root / "a" / "2.png")
+    decoded_size = ImageDataset(sorted(root.glob("a/*")), lambda image: torch.tensor(image.size), draft_size=100)
+    assert decoded_size[0][1].tolist() == [200, 150]  # 1/4 scale: 1/8 (100x75) would be below 100
+    assert decoded_size[2][1].tolist() == [800, 600]  # PNGs are decoded in full
+    assert model_input_side(tiny.preprocess) == 32
+
+    data = load_folder(root)
+    full = embed_images(tiny, data, tmp_path / "cache", num_workers=0)
+    draft = embed_images(tiny, data, tmp_path / "cache", num_workers=0, jpeg_draft=True)
+    assert draft.path != full.path and draft.ids == full.ids
+    np.testing.assert_array_equal(draft.embeddings[2], full.embeddings[2])
+    assert not np.array_equal(draft.embeddings[0], full.embeddings[0])
