@@ -28,8 +28,8 @@ test: install  ## the test suite (slow tests excluded)
 test-all: install  ## the test suite including slow tests
 	$(PY) -m pytest -q -m ''
 
-demo-sweep: install  ## all four demo notions as one multirun, then the sweep report
-	$(PY) train_eval.py --multirun notion=shape,color,background,size hydra.sweep.dir=outputs/multiruns/demo $(ARGS)
+demo-sweep: install  ## the four demo notions x every baseline (5 seeds) as one multirun, then the sweep report
+	$(PY) train_eval.py --multirun experiment=demo_paper hydra.sweep.dir=outputs/multiruns/demo $(ARGS)
 	$(PY) scripts/report.py outputs/multiruns/demo
 
 report: install  ## sweep report of a multirun directory: make report DIR=outputs/multiruns/<sweep>

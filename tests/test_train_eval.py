@@ -26,7 +26,7 @@ def check_contract(results: dict, n_images: int):
 
 
 def test_single_run_writes_results_contract(tmp_path, image_folder):
-    run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY)
+    run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[clip,random,random_transform,pca,lae,ae]")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     check_contract(results, n_images=12)
     assert results["n_prompts"] == 10 and results["notion"] == "label"

@@ -1,0 +1,112 @@
+"""``evaluate``: embeddings and labels in, pml-named metric values out."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..backbones.base import auto_device
+from .clustering import CLUSTERING_METRICS, clustering_metrics
+from .knn_retrieval import RETRIEVAL_METRICS, retrieval_metrics
+
+METRIC_NAMES = RETRIEVAL_METRICS + CLUSTERING_METRICS
+BACKENDS = ("exact", "pml")
+
+
+class MetricsError(ValueError):
+    """Inputs or options that ``evaluate`` cannot use; the message names the value and the fix."""
+
+
+def _as_float_matrix(embeddings) -> np.ndarray:
+    if isinstance(embeddings, torch.Tensor):
+        embeddings = embeddings.detach().to("cpu", torch.float32).numpy()
+    x = np.ascontiguousarray(np.asarray(embeddings, dtype=np.float32))
+    if x.ndim != 2:
+        raise MetricsError(f"embeddings must be a 2-D (N, d) array; got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise MetricsError("embeddings contain NaN or inf values; check the projector output before evaluating")
+    return x
+
+
+def encode_labels(labels) -> np.ndarray:
+    """Any 1-D labels (ints, strings, categories) -> int64 codes 0..C-1 in sorted label order."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    values = np.asarray(labels)
+    if values.ndim != 1:
+        raise MetricsError(f"labels must be 1-D (one label per embedding); got shape {values.shape}")
+    if pd.isna(values).any():
+        raise MetricsError("labels contain missing values (None/NaN); drop unlabelled images before evaluating")
+    _, codes = np.unique(values.astype(str) if values.dtype == object else values, return_inverse=True)
+    return codes.astype(np.int64)
+
+
+def _check_k(k):
+    if k in ("max_bin_count", None) or (isinstance(k, int) and not isinstance(k, bool) and k > 0):
+        return
+    raise MetricsError(f"k={k!r} is not valid; use 'max_bin_count', null (all neighbours) or a positive integer")
+
+
+@contextmanager
+def _full_float32_matmul():
+    """Keep float32 products in full precision (no TF32) so CUDA ranks neighbours like faiss."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def evaluate(
+    embeddings,
+    labels,
+    metrics=None,
+    backend: str = "exact",
+    k="max_bin_count",
+    device="auto",
+    seed: int = 0,
+) -> dict[str, float]:
+    """Leave-one-out retrieval and clustering metrics, keyed by pytorch-metric-learning's names.
+
+    Every embedding is a query against all the others (pml's ``ref_includes_query=True``);
+    distance is Euclidean on the embeddings as given (normalise first for cosine retrieval).
+    ``metrics=None`` computes all of :data:`METRIC_NAMES`; ``k`` has pml's meaning;
+    ``seed`` seeds the k-means behind NMI/AMI. Retrieval metrics are NaN when no class has
+    two members.
+    """
+    if backend not in BACKENDS:
+        raise MetricsError(f"backend={backend!r} is unknown; use one of {list(BACKENDS)}")
+    wanted = list(METRIC_NAMES) if metrics is None else list(metrics)
+    unknown = [m for m in wanted if m not in METRIC_NAMES]
+    if unknown:
+        raise MetricsError(f"unknown metric(s) {unknown}; choose from {list(METRIC_NAMES)}")
+    _check_k(k)
+    x = _as_float_matrix(embeddings)
+    codes = encode_labels(labels)
+    if len(codes) != len(x):
+        raise MetricsError(f"{len(x)} embeddings but {len(codes)} labels; they must be aligned one to one")
+    target = auto_device(device)
+    if backend == "pml":
+        from .pml_reference import pml_metrics
+
+        values = pml_metrics(x, codes, wanted, k, target, seed)
+    else:
+        values = {}
+        retrieval = [m for m in wanted if m in RETRIEVAL_METRICS]
+        if retrieval:
+            with torch.no_grad(), _full_float32_matmul():
+                values.update(
+                    retrieval_metrics(
+                        torch.from_numpy(x).to(target),
+                        torch.from_numpy(codes).to(target),
+                        k=k,
+                        metrics=retrieval,
+                    )
+                )
+        clustering = [m for m in wanted if m in CLUSTERING_METRICS]
+        if clustering:
+            values.update(clustering_metrics(x, codes, clustering, seed=seed))
+    return {name: values[name] for name in wanted}

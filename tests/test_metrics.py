@@ -1,0 +1,190 @@
+"""evaluate(backend="exact") against pytorch-metric-learning's AccuracyCalculator."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from indirect.metrics import METRIC_NAMES, MetricsError, evaluate
+from indirect.metrics.knn_retrieval import RETRIEVAL_METRICS, retrieval_metrics
+
+TOL = 1e-4
+
+
+def clustered(n, d, n_classes, noise, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, d))
+    labels = rng.integers(0, n_classes, n)
+    return (centres[labels] + noise * rng.normal(size=(n, d))).astype(np.float32), labels
+
+
+def duplicated(n, n_distinct, n_classes, seed):
+    """Many exact duplicates whose labels disagree: the neighbour order among ties decides P@1."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n_distinct, 8)).astype(np.float32)
+    return base[rng.integers(0, n_distinct, n)], rng.integers(0, n_classes, n)
+
+
+def with_strings_and_singletons(seed):
+    x, y = clustered(240, 16, 12, 1.5, seed)
+    names = np.array([f"class-{i}" for i in range(12)], dtype=object)[y]
+    names[:5] = ["only-a", "only-b", "only-c", "only-d", "only-e"]
+    return x, names
+
+
+def clustered_with_ties(seed):
+    """Clustered points on an integer grid (many distinct pairs at exactly equal distances),
+    plus exact copies of some points under their own and under other labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(-6, 7, size=(15, 6))
+    labels = rng.integers(0, 15, 300)
+    x = centres[labels] + rng.integers(-2, 3, size=(300, 6))
+    copies = rng.integers(0, 300, 60)
+    copy_labels = np.where(rng.random(60) < 0.5, labels[copies], rng.integers(0, 15, 60))
+    return np.vstack([x, x[copies]]).astype(np.float32), np.concatenate([labels, copy_labels])
+
+
+CASES = {
+    "random": lambda: (np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32), np.random.default_rng(2).integers(0, 10, 300)),
+    "clustered": lambda: clustered(400, 32, 20, 2.0, 3),
+    "strings+singletons": lambda: with_strings_and_singletons(4),
+    "duplicates": lambda: duplicated(300, 25, 4, 5),
+    "duplicates-many-per-point": lambda: duplicated(200, 3, 3, 6),
+    "clustered-with-ties": lambda: clustered_with_ties(12),
+}
+
+
+def assert_close_to_pml(x, y, **kwargs):
+    ours = evaluate(x, y, backend="exact", **kwargs)
+    ref = evaluate(x, y, backend="pml", **kwargs)
+    assert list(ours) == list(ref)
+    for name in ours:
+        if name in RETRIEVAL_METRICS:
+            assert abs(ours[name] - ref[name]) <= TOL, (name, ours[name], ref[name])
+        else:
+            assert ours[name] == pytest.approx(ref[name], abs=1e-9), name
+    return ours, ref
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_exact_matches_pml_with_max_bin_count(case):
+    x, y = CASES[case]()
+    ours, _ = assert_close_to_pml(x, y)
+    assert list(ours) == list(METRIC_NAMES)
+    assert all(0.0 <= ours[m] <= 1.0 for m in RETRIEVAL_METRICS)
+
+
+@pytest.mark.parametrize("k", [None, 7])
+@pytest.mark.parametrize("case", ["clustered", "duplicates"])
+def test_exact_matches_pml_for_other_k(case, k):
+    x, y = CASES[case]()
+    assert_close_to_pml(x, y, k=k, metrics=list(RETRIEVAL_METRICS))
+
+
+@pytest.mark.parametrize("k", [None, "max_bin_count", 5, 150])
+def test_full_ranking_matches_pml_on_clustered_data_with_ties(k):
+    """k=None (pml's default) ranks every other item: exact MAP and MRR depend on each tie."""
+    x, y = clustered_with_ties(13)
+    order = np.random.default_rng(14).permutation(len(x))
+    for xs, ys in [(x, y), (x[order], y[order])]:
+        ours, ref = assert_close_to_pml(xs, ys, k=k, metrics=list(RETRIEVAL_METRICS))
+        assert ours["precision_at_1"] == ref["precision_at_1"]
+
+
+def test_full_ranking_by_hand():
+    """Points 0, 1, 2, 3 on a line, labels a b b a: the equal distances 1 -> (0, 2) and
+    2 -> (1, 3) are ordered by index, so query 1 meets its match second, query 2 first."""
+    x = np.arange(4, dtype=np.float32)[:, None]
+    ours = evaluate(x, ["a", "b", "b", "a"], k=None, metrics=list(RETRIEVAL_METRICS))
+    # ranks of the one relevant item per query: 3, 2, 1, 3
+    assert ours["precision_at_1"] == pytest.approx(1 / 4)
+    assert ours["mean_reciprocal_rank"] == pytest.approx((1 / 3 + 1 / 2 + 1 + 1 / 3) / 4)
+    assert ours["mean_average_precision"] == pytest.approx(ours["mean_reciprocal_rank"])
+    assert ours["r_precision"] == ours["mean_average_precision_at_r"] == pytest.approx(1 / 4)
+    assert_close_to_pml(x, ["a", "b", "b", "a"], k=None, metrics=list(RETRIEVAL_METRICS))
+
+
+def test_ties_are_broken_by_index_like_faiss():
+    """Permuting the duplicates changes which label wins a tie: pml and we must agree exactly."""
+    x, y = duplicated(300, 25, 4, 5)
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(len(x))
+        ours, ref = assert_close_to_pml(x[order], y[order], metrics=list(RETRIEVAL_METRICS))
+        assert ours["precision_at_1"] == ref["precision_at_1"]
+
+
+def test_singletons_are_left_out_of_retrieval():
+    x, y = clustered(200, 8, 10, 0.01, 7)  # tight clusters: perfect retrieval
+    far_away = np.full((1, 8), 100.0, dtype=np.float32)  # nobody's neighbour, its class has no other member
+    ours = evaluate(np.vstack([x, far_away]), np.append(y, 999), metrics=["precision_at_1", "r_precision"])
+    assert ours["precision_at_1"] == 1.0 and ours["r_precision"] == 1.0
+
+
+def test_all_singletons_give_nan_retrieval():
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    result = evaluate(x, np.arange(20), metrics=["precision_at_1", "mean_average_precision_at_r"])
+    assert all(math.isnan(v) for v in result.values())
+
+
+def test_torch_inputs_and_string_labels_give_the_same_values():
+    x, y = clustered(150, 8, 6, 1.0, 8)
+    as_ints = evaluate(x, y)
+    as_torch = evaluate(torch.from_numpy(x).double(), torch.from_numpy(y))
+    as_strings = evaluate(x, [f"label {v}" for v in y])
+    for name in METRIC_NAMES:
+        assert as_torch[name] == pytest.approx(as_ints[name], abs=1e-12)
+        assert as_strings[name] == pytest.approx(as_ints[name], abs=1e-12)
+
+
+def test_small_blocks_give_the_same_result():
+    x, y = duplicated(300, 25, 4, 9)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    whole = retrieval_metrics(xt, yt, block_elements=1 << 24)
+    rows_of_seven = retrieval_metrics(xt, yt, block_elements=7 * 300)
+    one_row = retrieval_metrics(xt, yt, block_elements=1)
+    for name in RETRIEVAL_METRICS:
+        assert rows_of_seven[name] == pytest.approx(whole[name], abs=1e-12)
+        assert one_row[name] == pytest.approx(whole[name], abs=1e-12)
+
+
+def test_kmeans_seed_moves_nmi_only_within_its_spread():
+    x, y = clustered(300, 16, 8, 3.0, 10)
+    nmis = [evaluate(x, y, metrics=["NMI"], seed=s)["NMI"] for s in range(4)]
+    pml = evaluate(x, y, metrics=["NMI"], backend="pml", seed=123)["NMI"]
+    spread = max(nmis) - min(nmis)
+    assert min(nmis) - spread - 0.01 <= pml <= max(nmis) + spread + 0.01
+
+
+def test_mrr_alone_works_on_both_backends():
+    x, y = clustered(100, 8, 5, 1.0, 11)
+    ours = evaluate(x, y, metrics=["mean_reciprocal_rank"])
+    ref = evaluate(x, y, metrics=["mean_reciprocal_rank"], backend="pml")
+    assert list(ref) == ["mean_reciprocal_rank"]
+    assert abs(ours["mean_reciprocal_rank"] - ref["mean_reciprocal_rank"]) <= TOL
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"metrics": ["recall_at_1"]}, "unknown metric"),
+        ({"k": 0}, "k=0"),
+        ({"k": "max"}, "k='max'"),
+        ({"backend": "sklearn"}, "backend='sklearn'"),
+    ],
+)
+def test_bad_options_raise_actionable_errors(kwargs, message):
+    x, y = clustered(20, 4, 2, 1.0, 0)
+    with pytest.raises(MetricsError, match=message):
+        evaluate(x, y, **kwargs)
+
+
+def test_bad_inputs_raise_actionable_errors():
+    x, y = clustered(20, 4, 2, 1.0, 0)
+    with pytest.raises(MetricsError, match="20 embeddings but 19 labels"):
+        evaluate(x, y[:19])
+    x_nan = x.copy()
+    x_nan[3, 1] = np.nan
+    with pytest.raises(MetricsError, match="NaN"):
+        evaluate(x_nan, y)
+    with pytest.raises(MetricsError, match="missing values"):
+        evaluate(x, [None] + ["a"] * 19)
