@@ -147,7 +147,8 @@ def write_results(results: dict, output_dir: Path, tracker) -> None:
     write_run_tables(results, output_dir)
     print(console_table(results))
     if "ignored" in results:
-        ignored = {**results, "notion": f"{results['ignored']['notion']} (ignored notion)", "methods": results["ignored"]["methods"]}
+        ignored = {**results, "notion": f"{results['ignored']['notion']} (ignored notion)",
+                   "n_prompts": results["ignored"]["n_prompts"], "methods": results["ignored"]["methods"]}
         print(console_table(ignored))
     if tracker is not None:
         rows = list(csv.reader(io.StringIO(results_table(results, "csv").strip())))
