@@ -27,13 +27,14 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from indirect.analysis import AnalysisError
     from indirect.backbones.open_clip_backbone import BackboneError
     from indirect.datasets.base import DatasetError
+    from indirect.demo.backbone import DemoBackboneError
     from indirect.embedding.extract import BadImageError
     from indirect.embedding.image_cache import CacheError
     from indirect.notions import ConfigError
     from indirect.prompts.builder import PromptError
 
-    return (DatasetError, ConfigError, PromptError, BadImageError, CacheError, BackboneError, AnalysisError,
-            MissingMandatoryValue)
+    return (DatasetError, ConfigError, PromptError, BadImageError, CacheError, BackboneError, DemoBackboneError,
+            AnalysisError, MissingMandatoryValue)
 
 
 def user_error_in(error: BaseException | None) -> BaseException | None:

@@ -38,11 +38,9 @@ def prompt_set(cfg: DictConfig, conf_dir: Path, notion: str, labelled: LabelledI
                max_prompts: int | None = None, seed: int = 0, spec: DictConfig | None = None) -> list[str]:
     """Prompts of ``notion``: ``spec`` when given, ``cfg.prompts`` for the run's own notion,
     else the file ``conf/prompts/<dataset>/<notion>.yaml`` (the ``ignore`` notion's default)."""
-    if spec is not None:
-        pass
-    elif notion == cfg.notion.name and cfg.get("prompts") is not None:
-        spec = cfg.prompts
-    else:
+    if spec is None and notion == cfg.notion.name:
+        spec = cfg.get("prompts")
+    elif spec is None:
         path = Path(conf_dir) / "prompts" / str(cfg.dataset.name) / f"{notion}.yaml"
         if not path.is_file():
             raise ConfigError(f"no prompt set for notion '{notion}' of dataset '{cfg.dataset.name}': {path} does not exist")
