@@ -49,9 +49,9 @@ def aligned_labels(labels: pd.Series, ids: list[str]) -> tuple[list[int], np.nda
     return keep, values.iloc[keep].astype(str).to_numpy()
 
 
-def embed_shard(cfg: DictConfig, labelled: LabelledImages, output_dir: Path) -> bool:
+def embed_shard(cfg: DictConfig, backbone, labelled: LabelledImages, output_dir: Path) -> bool:
     """Embed this job's shard before anything notion-specific is checked; True once the cache is complete."""
-    embedded = embed_images(instantiate(cfg.backbone), labelled, cfg.paths.cache_dir,
+    embedded = embed_images(backbone, labelled, cfg.paths.cache_dir,
                             **OmegaConf.to_container(cfg.embed, resolve=True))
     if embedded is None:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -65,8 +65,12 @@ def run(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict
     output_dir = Path(output_dir)
     with timer("dataset"):
         labelled = load_dataset(cfg.dataset)
-    if cfg.embed.get("shard") is not None and not embed_shard(cfg, labelled, output_dir):
-        return {}  # a shard job: its part of the cache is written; the last shard goes on to the experiment
+    backbone = None
+    if cfg.embed.get("shard") is not None:
+        with timer("backbone"):
+            backbone = instantiate(cfg.backbone)
+        if not embed_shard(cfg, backbone, labelled, output_dir):
+            return {}  # a shard job: its part of the cache is written; the last shard goes on to the experiment
     column = label_column(cfg.dataset, cfg.notion.name, labelled)
     labels_all = notion_labels(labelled, column)
     ignore_column = label_column(cfg.dataset, cfg.ignore, labelled) if cfg.get("ignore") else None
@@ -74,8 +78,9 @@ def run(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict
     ignore_prompts = prompt_set(cfg, conf_dir, cfg.ignore, labelled, spec=cfg.get("ignore_prompts")) \
         if cfg.get("ignore") else None
 
-    with timer("backbone"):
-        backbone = instantiate(cfg.backbone)
+    if backbone is None:
+        with timer("backbone"):
+            backbone = instantiate(cfg.backbone)
     if cfg.n_components > backbone.embed_dim:
         raise ConfigError(f"n_components={cfg.n_components} exceeds the {backbone.embed_dim}-d embeddings of "
                           f"{backbone.name}; set n_components<={backbone.embed_dim}")
