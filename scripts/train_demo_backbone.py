@@ -1,6 +1,6 @@
 """Train the demo backbone's image tower and write its weights (seeded, CPU, a few minutes).
 
-    python scripts/train_demo_backbone.py --steps 450 --out indirect/demo/weights/image_tower.pt
+    python scripts/train_demo_backbone.py --steps 600 --out indirect/demo/weights/image_tower.pt
 
 The shipped weights in indirect/demo/weights/ were made by this script with its defaults.
 """
@@ -26,12 +26,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-train-images", type=int, default=defaults.n_train_images)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--noise", type=float, default=defaults.noise,
+                        help="Gaussian-noise augmentation, std up to this fraction of the input range")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     config = TrainingConfig(steps=args.steps, n_train_images=args.n_train_images, seed=args.seed,
-                            batch_size=args.batch_size, lr=args.lr)
+                            batch_size=args.batch_size, lr=args.lr, noise=args.noise)
     result = train_image_tower(config)
     state = checkpoint(result, config)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -84,6 +84,24 @@ def test_normalise_clips_at_the_99th_percentile_and_mass_inside_counts_the_mask(
     assert mass_inside(np.ones((20, 20)), mask) == pytest.approx(0.5)
 
 
+def test_object_statistics_share_density_and_paired_counts():
+    from indirect.analysis.explain import object_statistics
+
+    masks = [np.zeros((10, 10), bool) for _ in range(3)]
+    for mask in masks:
+        mask[:5, :5] = True  # the object covers a quarter of the image
+    flat = np.ones((10, 10))
+    on_object = np.where(masks[0], 3.0, 1.0)  # 75 of 150 units of mass on the object
+    maps = {"flat": [flat] * 3, "object": [on_object, on_object, flat]}
+    stats = object_statistics(maps, masks)
+    assert stats["n_images"] == 3 and stats["object_area"] == pytest.approx(0.25)
+    assert stats["per_image"]["object"] == [0.5, 0.5, 0.25]
+    assert stats["object_share"]["object"] == pytest.approx(1.25 / 3)
+    assert stats["object_density"]["flat"] == pytest.approx(1.0)
+    assert stats["object_density"]["object"] == pytest.approx((2 + 2 + 1) / 3)
+    assert stats["more_on_object"] == {"flat > object": 0, "object > flat": 2}
+
+
 def test_embedding_map_png_has_one_point_per_image(tmp_path):
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 32))
@@ -125,6 +143,10 @@ def test_saliency_on_the_demo_world_compares_two_notions_inside_the_object_mask(
     assert set(shares) == {"raw backbone", "indirect: color", "indirect: background"}
     assert stats["n_images"] == 12 and 0 < stats["object_area"] < 1
     assert all(0.0 <= share <= 1.0 for share in shares.values())
-    assert shares["indirect: color"] != shares["indirect: background"]  # one projector per notion, different maps
+    # The paper's finding with the shipped demo tower: the colour space's saliency sits on the object more
+    # than the background space's, image by image (measured: 11 of 12, shares 0.139 vs 0.101).
+    assert stats["more_on_object"]["indirect: color > indirect: background"] >= 9
+    assert shares["indirect: color"] > shares["indirect: background"] + 0.02
+    assert len(stats["per_image"]["raw backbone"]) == 12 and set(stats["object_density"]) == set(shares)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["analysis"]["saliency_object_share"] == shares

@@ -29,7 +29,7 @@ with a small seed (the demo dataset defaults to seed 0)."""
 
 @dataclass
 class TrainingConfig:
-    steps: int = 450
+    steps: int = 600
     n_train_images: int = 8_000
     seed: int = 0
     batch_size: int = 256
@@ -38,6 +38,11 @@ class TrainingConfig:
     captions_per_image: int = 2
     warmup_fraction: float = 0.05
     log_every: int = 25
+    noise: float = 0.15
+    """Gaussian-noise augmentation: each training image gets noise of std U(0, noise) x its range (2 in
+    [-1, 1] units). Trained at SmoothGrad's own level (0.15), the tower's gradients under noise follow
+    the regions a notion lives in; without it the background notion's saliency sat on the object as
+    much as the colour notion's (object-mask share 0.113 vs 0.129, raw 0.110)."""
 
 
 @dataclass
@@ -79,6 +84,7 @@ def train_image_tower(config: TrainingConfig, log=print) -> TrainingResult:
     log(f"encoded captions with {TEXT_MODEL} in {encoded - rendered:.1f} s")
 
     pixels = torch.from_numpy(world.images)
+    generator = torch.Generator().manual_seed(config.seed)
     model = ImageTower().to(memory_format=torch.channels_last)
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
     optimiser = torch.optim.AdamW([{"params": model.parameters()},
@@ -94,7 +100,11 @@ def train_image_tower(config: TrainingConfig, log=print) -> TrainingResult:
         images = rng.choice(config.n_train_images, size=batch, replace=False)
         captions = images * config.captions_per_image + rng.integers(config.captions_per_image, size=batch)
         match = caption_matches(codes[images], codes[owners[captions]], mentions[captions])
-        loss = soft_contrastive_loss(model(pixels_to_tensor(pixels[images]).contiguous(memory_format=torch.channels_last)), text_emb[captions],
+        inputs = pixels_to_tensor(pixels[images])
+        if config.noise > 0:
+            std = 2.0 * config.noise * torch.rand(batch, 1, 1, 1, generator=generator)
+            inputs = inputs + std * torch.randn(inputs.shape, generator=generator)
+        loss = soft_contrastive_loss(model(inputs.contiguous(memory_format=torch.channels_last)), text_emb[captions],
                                      torch.from_numpy(match), logit_scale)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
