@@ -4,7 +4,7 @@ One table shared by the renderer (pixels), the caption writer (words) and the pr
 vocabularies, so that a value can never be drawn under one name and described under another.
 Seven factors, all described in the training captions: with only four, every evaluation image
 had near-twins and the raw embedding already retrieved colour and background perfectly, which
-left InDiReCT nothing to show (see docs/demo_world.md).
+left InDiReCT nothing to show (README, "The offline demo world").
 """
 from __future__ import annotations
 
