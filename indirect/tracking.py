@@ -41,7 +41,9 @@ class NoTracker:
 class WandbTracker(NoTracker):
     """Summary metrics under ``<method>/<metric>`` (e.g. ``indirect/precision_at_1``, the
     mean over repetitions, plus ``.../std``), the results table as a W&B table, the resolved
-    config, tags (dataset, notion, backbone, projector), and the sweep as the W&B group."""
+    config, tags (dataset, notion, backbone, projector), and the sweep as the W&B group. Analysis
+    figures are logged as images; the saliency object-mask shares (demo world) as summary values
+    ``saliency/object_share/<column>``."""
 
     def __init__(self, project: str = "indirect", mode: str = "offline", entity: str | None = None,
                  group: str | None = None):
@@ -66,6 +68,9 @@ class WandbTracker(NoTracker):
             for metric, stats in metrics.items():
                 self.run.summary[f"{method}/{metric}"] = stats["mean"]
                 self.run.summary[f"{method}/{metric}/std"] = stats["std"]
+        shares = (results.get("analysis") or {}).get("saliency_object_share") or {}
+        for title, share in shares.items():  # demo world: saliency mass inside the object mask
+            self.run.summary[f"saliency/object_share/{title}"] = share
         self.run.log({"results": wandb.Table(columns=table_columns, data=table_rows)})
 
     @_guarded
