@@ -31,7 +31,7 @@ def tiny_indirect(tiny_backbone):
     return InDiReCT(n_components=4, random_state=0).fit(text.numpy())
 
 
-def test_projection_recomputed_with_gradient_matches_transform(tiny_indirect):
+def test_differentiable_projection_matches_transform(tiny_indirect):
     features = torch.randn(3, tiny_indirect.n_features_in_, requires_grad=True)
     project = differentiable_projection(tiny_indirect, "indirect")
     projected = project(features)
@@ -49,7 +49,7 @@ def test_projector_without_gradient_or_components_is_a_clear_error():
             return np.asarray(X.detach())
 
     assert not keeps_gradient(Opaque())
-    with pytest.raises(AnalysisError, match="method=indirect"):
+    with pytest.raises(AnalysisError, match="passes no gradient.*method=indirect"):
         differentiable_projection(Opaque(), "opaque")
 
 

@@ -153,6 +153,22 @@ def test_save_load_round_trip_and_io_kinds(name, world, tmp_path):
     np.testing.assert_array_equal(loaded.transform(images), out)
 
 
+@pytest.mark.parametrize("name", ["indirect", "clip", "random", "random_transform", "pca", "lae", "ae", "oracle",
+                                  "ignore"])
+def test_transform_is_differentiable_for_a_tensor_that_asks_for_it(name, world):
+    projector = fitted(name, world)
+    images = torch.from_numpy(world["images"][:5])
+    assert not projector.transform(images).requires_grad  # no graph unless the input asks for one
+    leaf = images.clone().requires_grad_(True)
+    out = projector.transform(leaf)
+    if name == "random":  # draws embeddings without looking at the image: nothing to differentiate
+        assert not out.requires_grad
+        return
+    np.testing.assert_allclose(out.detach().numpy(), projector.transform(world["images"][:5]), atol=1e-6)
+    (gradient,) = torch.autograd.grad(out[:, 0].sum(), leaf)
+    assert gradient.shape == leaf.shape and gradient.abs().sum() > 0
+
+
 def test_pca_with_more_components_than_prompts(world):
     pca = PCAProjector(32, random_state=0).fit(world["colour_prompts"])
     assert pca.n_components_ == 9

@@ -45,11 +45,10 @@ class _Autoencoder(Projector):
     def _restore(self, n_features: int | None = None) -> None:
         self.encoder_, _ = self._layers(n_features or self.n_features_in_)
         self.encoder_.load_state_dict(self.encoder_weights_)
-        self.encoder_.eval()
+        self.encoder_.eval().requires_grad_(False)  # gradients reach the input only when it asks for them
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.encoder_.to(X.device)(l2_normalize(X))
+        return self.encoder_.to(X.device)(l2_normalize(X))
 
 
 class LinearAutoencoder(_Autoencoder):

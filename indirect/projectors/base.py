@@ -47,10 +47,11 @@ def seed_from(random_state) -> int:
     raise ProjectorError(f"random_state={random_state!r} is not an int, None or a numpy generator; pass an int seed")
 
 
-def as_tensor(X, name: str = "X") -> torch.Tensor:
-    """A (n, D) float32 tensor view of a numpy array, a list or a tensor (device kept)."""
+def as_tensor(X, name: str = "X", keep_grad: bool = False) -> torch.Tensor:
+    """A (n, D) float32 tensor view of a numpy array, a list or a tensor (device kept; the autograd
+    graph kept only with ``keep_grad``, which ``transform`` uses so saliency can differentiate it)."""
     if isinstance(X, torch.Tensor):
-        tensor = X.detach().to(torch.float32)
+        tensor = X.to(torch.float32) if keep_grad else X.detach().to(torch.float32)
     else:
         tensor = torch.as_tensor(np.asarray(X, dtype=np.float32))
     if tensor.ndim != 2:
@@ -140,7 +141,7 @@ class Projector:
 
     def transform(self, X):
         self._check_fitted()
-        X_t = as_tensor(X)
+        X_t = as_tensor(X, keep_grad=True)  # a tensor that requires grad gets a differentiable result
         if X_t.shape[1] != self.n_features_in_:
             raise ProjectorError(
                 f"{type(self).__name__} was fitted on {self.n_features_in_}-dim embeddings but got "
