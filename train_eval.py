@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent
 OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
 
 log = logging.getLogger("train_eval")
+# faiss tries its AVX-512/AVX2 builds first and logs each miss at INFO: noise, not news.
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
