@@ -186,6 +186,13 @@ def test_plot_sweep_pools_jobs_by_swept_value(tmp_path):
     out = tmp_path / "sweep.png"
     assert plot_sweep(root, "n_components", out) == 3
     assert out.read_bytes()[:8] == PNG_MAGIC
+    table = list(csv.DictReader(open(tmp_path / "sweep.csv")))  # the plotted numbers, next to the PNG
+    p1 = {row["n_components"]: row for row in table if row["metric"] == "P@1"}
+    assert sorted(p1) == ["2", "4", "8"] and p1["8"]["runs"] == "6" and p1["2"]["runs"] == "3"
+    runs = [fake_results(n)["methods"]["indirect"]["precision_at_1"]["runs"] for n in (2, 3)]
+    assert float(p1["8"]["mean"]) == pytest.approx(100 * np.mean(runs), abs=0.006)
+    clip = [r for n in range(4) for r in fake_results(n)["methods"]["clip"]["precision_at_1"]["runs"]]
+    assert float(p1["2"]["clip mean"]) == pytest.approx(100 * np.mean(clip), abs=0.006)  # one raw line for all k
     with pytest.raises(SweepError, match="no value for 'max_prompts'"):
         plot_sweep(root, "max_prompts", out)
     with pytest.raises(SweepError, match="no method 'lae'"):
@@ -201,4 +208,5 @@ def test_report_script_writes_files_and_signals_missing_runs(tmp_path, capsys):
     assert code == 1
     printed = capsys.readouterr().out
     assert "| notion | setting | method | P@1 |" in printed
-    assert {p.name for p in (tmp_path / "o").iterdir()} == {"report.md", "report.csv", "report.tex", "report.png", "sweep_n_components.png"}
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"report.md", "report.csv", "report.tex", "report.png", "sweep_n_components.png",
+                                                          "sweep_n_components.csv"}

@@ -352,36 +352,58 @@ def _swept_value(job: Job, param: str) -> float:
         raise SweepError(f"job {job.name}: {param}={value!r} is not numeric; plot_sweep needs a numeric swept parameter") from error
 
 
-def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metrics=None) -> int:
+def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metrics=None,
+               reference: str = "clip") -> int:
     """Metric (mean ± std) against the swept value of ``param``, one line per metric.
 
     Jobs with the same value (e.g. seeds swept as separate jobs) are pooled: their per-seed
     runs are concatenated before mean and std. A sweep over several notions gets one line per
-    notion and metric. Returns the number of distinct swept values.
+    notion and metric. The ``reference`` method (the raw backbone), when the jobs ran it, is a
+    dashed line of the same colour (its mean over all jobs: it does not depend on the swept
+    value). Values spanning 16x or more are drawn on a log2 axis. The plotted numbers are also
+    written next to the PNG as ``<name>.csv``. Returns the number of distinct swept values.
     """
     metrics = resolve_metrics(metrics)
     jobs = [job for job in collect_jobs(multirun_dir) if job.status == "ok"]
     if not jobs:
         raise SweepError(f"{multirun_dir}: no finished job (results.json) to plot")
     pooled = defaultdict(lambda: defaultdict(list))
+    raw = defaultdict(list)
     for job in jobs:
         per_method = job.results["methods"].get(method)
         if per_method is None:
             raise SweepError(f"job {job.name}: no method {method!r} in results.json (has {sorted(job.results['methods'])})")
         x = _swept_value(job, param)
         target = f"{job.results['dataset']}/{job.results['notion']}"
+        reference_runs = job.results["methods"].get(reference) if reference != method else None
         for m in metrics:
             if m in per_method:
                 pooled[(target, m)][x].extend(per_method[m]["runs"])
+            if reference_runs and m in reference_runs:
+                raw[(target, m)].extend(reference_runs[m]["runs"])
     targets = sorted({target for target, _ in pooled})
+    values = sorted({x for by_value in pooled.values() for x in by_value})
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot(1, 1, 1)
+    rows = []
     for (target, m), by_value in pooled.items():
         xs = sorted(by_value)
         mean = [100 * np.mean(by_value[x]) for x in xs]
         std = [100 * np.std(by_value[x]) for x in xs]
         label = metric_label(m) if len(targets) == 1 else f"{target.split('/')[1]}: {metric_label(m)}"
-        ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, label=label)
+        line = ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, label=label)
+        raw_mean = 100 * np.mean(raw[(target, m)]) if raw[(target, m)] else None
+        if raw_mean is not None:
+            ax.axhline(raw_mean, color=line[0].get_color(), linestyle="--", linewidth=1,
+                       label=f"{label}, raw ({reference})")
+        rows += [{"dataset": target.split("/")[0], "notion": target.split("/")[1], "metric": metric_label(m),
+                  param: f"{x:g}", "mean": f"{mu:.2f}", "std": f"{sd:.2f}", "runs": len(by_value[x]),
+                  f"{reference} mean": "" if raw_mean is None else f"{raw_mean:.2f}"}
+                 for x, mu, sd in zip(xs, mean, std)]
+    if values[0] > 0 and values[-1] / values[0] >= 16:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(values, [f"{x:g}" for x in values])
+        ax.minorticks_off()
     ax.set_xlabel(param)
     ax.set_ylabel("metric ×100 (mean ± std)")
     ax.set_title(f"{method} on {', '.join(targets)}")
@@ -389,4 +411,8 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
-    return len({x for by_value in pooled.values() for x in by_value})
+    with open(Path(out_png).with_suffix(".csv"), "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(values)
