@@ -142,6 +142,10 @@ def run_saliency(options, context) -> dict:
         result["saliency_object_share"] = stats["object_share"]
         log.info("saliency mass inside the object (%d images; object area %.3f): %s", len(ids), stats["object_area"],
                  ", ".join(f"{t} {v:.3f}" for t, v in stats["object_share"].items()))
+        pair = f"{method}: {notion} > {method}: {second}"
+        if second and pair in stats["more_on_object"]:
+            log.info("more saliency on the object with %s than with %s on %d of %d images", notion, second,
+                     stats["more_on_object"][pair], len(ids))
     stats_path = out_dir / "saliency_stats.json"
     stats_path.write_text(json.dumps(stats, indent=2))
     result["saliency_stats"] = str(stats_path)
