@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.indirect-installed
 ARGS ?=
 
-.PHONY: help install run test test-all demo-sweep report bench paper sweep-dims sweep-prompts sweep-clip-size saliency-demo embed-shards clean
+.PHONY: help install run test test-all demo-sweep report bench paper sweep-dims sweep-prompts sweep-clip-size saliency-demo embed-shards device-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,13 @@ paper: install  ## the paper's 13 notions on its 5 datasets (InDiReCT + every ba
 	for d in synthetic_cars cars196 cub200 deepfashion movie_posters; do \
 	  $(PY) train_eval.py --multirun experiment=paper_$$d hydra.sweep.dir=outputs/multiruns/paper_$$d $(ARGS) || exit 1; \
 	  $(PY) scripts/report.py outputs/multiruns/paper_$$d || exit 1; done
+
+DEVICE_PY ?= python3
+device-check:  ## on a GPU machine (no install; DEVICE_PY=python3): device vs CPU answers, then the benchmarks on cuda
+	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/device_check.py --out $${OUT:-outputs}/device_check.json
+	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/bench_embed.py --device cuda --images 2048 --demo-images 8192 --workers 4,8
+	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/bench_eval.py --device cuda --k none --pml-budget 30 --repeats 1
+	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/bench_scale.py --device cuda
 
 clean:  ## remove run outputs and embedding caches (keeps data/ and .venv)
 	rm -rf outputs cache
