@@ -62,13 +62,13 @@ def check_pipeline(device: str, n_images: int, scratch: Path) -> dict:
     from indirect.embedding import embed_images
 
     labelled = load_folder(write_jpegs(scratch / "jpegs", n_images, 500, 375))
-    runs = {}
-    for side in ("cpu", device):
+    runs = []
+    for number, side in enumerate(("cpu", device)):  # fresh caches: both sides really embed
         backbone = OpenClipBackbone("ViT-B-32", None, device=side, seed=0)
         start = time.perf_counter()
-        runs[side] = (embed_images(backbone, labelled, scratch / f"cache_{side}_{len(runs)}", batch_size="auto",
-                                   num_workers="auto"), time.perf_counter() - start)
-    (cpu, cpu_s), (dev, dev_s) = runs["cpu"], runs[device] if device != "cpu" else runs["cpu"]
+        result = embed_images(backbone, labelled, scratch / f"cache{number}", batch_size="auto", num_workers="auto")
+        runs.append((result, time.perf_counter() - start))
+    (cpu, cpu_s), (dev, dev_s) = runs
     same_ids = cpu.ids == dev.ids and len(dev.ids) == n_images
     min_cos = float(cosine_rows(torch.from_numpy(dev.embeddings), torch.from_numpy(cpu.embeddings)).min())
     return {"images": n_images, "same_ids": same_ids, "min_cosine": round(min_cos, 6),
