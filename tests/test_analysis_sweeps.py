@@ -1,4 +1,5 @@
 """The sweep experiments run as tiny multiruns and end with their metric-vs-value plot."""
+import csv
 import json
 import subprocess
 import sys
@@ -19,6 +20,8 @@ def plotted(proc, sweep_dir, param: str, n: int):
     assert f"{png}: {n} value(s) of {param}" in proc.stdout
     with Image.open(png) as figure:
         assert figure.size[0] > 300
+    table = list(csv.DictReader(open(png.with_suffix(".csv"))))  # the plotted numbers, one row per metric and value
+    assert len({row[param] for row in table}) == n and {row["metric"] for row in table} == {"P@1", "MAP@R", "R-Prec"}
     return png
 
 

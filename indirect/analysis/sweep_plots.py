@@ -17,7 +17,7 @@ from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure
 
 from indirect.reporting.results import metric_label
-from indirect.reporting.sweep import SweepError, collect_jobs, plot_sweep, resolve_metrics
+from indirect.reporting.sweep import SweepError, collect_jobs, plot_sweep, resolve_metrics, write_plot_table
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,13 @@ def plot_categorical_sweep(multirun_dir, param: str, out_png, method: str = "ind
     fig = Figure(figsize=(max(5.0, 1.6 * len(values)), 4))
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(values))
+    rows = []
     for i, m in enumerate(metrics):
         mean = [100 * np.mean(pooled[v][m]) if pooled[v][m] else np.nan for v in values]
         std = [100 * np.std(pooled[v][m]) if pooled[v][m] else 0.0 for v in values]
         ax.errorbar(x + (i - (len(metrics) - 1) / 2) * 0.05, mean, yerr=std, marker="o", capsize=3, label=metric_label(m))
+        rows += [{"metric": metric_label(m), param: v, "mean": f"{mu:.2f}", "std": f"{sd:.2f}", "runs": len(pooled[v][m])}
+                 for v, mu, sd in zip(values, mean, std)]
     ax.set_xticks(x, values)
     targets = sorted({f"{job.results['dataset']}/{job.results['notion']}" for job in jobs})
     ax.set_xlabel(param)
@@ -64,6 +67,7 @@ def plot_categorical_sweep(multirun_dir, param: str, out_png, method: str = "ind
     ax.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
+    write_plot_table(out_png, rows)
     return len(values)
 
 

@@ -383,6 +383,8 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
                 raw[(target, m)].extend(reference_runs[m]["runs"])
     targets = sorted({target for target, _ in pooled})
     values = sorted({x for by_value in pooled.values() for x in by_value})
+    if not values:
+        raise SweepError(f"{multirun_dir}: the jobs' results hold none of the metrics {metrics}")
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot(1, 1, 1)
     rows = []
@@ -411,8 +413,15 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)
-    with open(Path(out_png).with_suffix(".csv"), "w", newline="") as handle:
+    write_plot_table(out_png, rows)
+    return len(values)
+
+
+def write_plot_table(out_png, rows: list[dict]) -> Path:
+    """The numbers a sweep plot draws, as ``<png name>.csv`` next to it."""
+    path = Path(out_png).with_suffix(".csv")
+    with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return len(values)
+    return path
