@@ -26,17 +26,9 @@ logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input a user can fix: shown as one line, not a traceback."""
-    from indirect.analysis import AnalysisError
-    from indirect.backbones.open_clip_backbone import BackboneError
-    from indirect.datasets.base import DatasetError
-    from indirect.demo.backbone import DemoBackboneError
-    from indirect.embedding.extract import BadImageError
-    from indirect.embedding.image_cache import CacheError
-    from indirect.notions import ConfigError
-    from indirect.prompts.builder import PromptError
+    from indirect.errors import UserError
 
-    return (DatasetError, ConfigError, PromptError, BadImageError, CacheError, BackboneError, DemoBackboneError,
-            AnalysisError, MissingMandatoryValue)
+    return (UserError, MissingMandatoryValue)
 
 
 def user_error_in(error: BaseException | None) -> BaseException | None:

@@ -7,10 +7,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from indirect.datasets.base import DatasetError, LabelledImages
 from indirect.prompts.builder import PromptError, build_prompts, load_vocabulary
+from indirect.errors import ConfigError
 
-
-class ConfigError(ValueError):
-    """A configuration value is unusable; the message names it and the fix."""
 
 
 def label_column(dataset_cfg: DictConfig, notion: str, labelled: LabelledImages | None = None) -> str:

@@ -103,12 +103,12 @@ def build_backbone(name: str, device: str, precision: str, scratch: Path):
 
         return OpenClipBackbone("ViT-B-32", None, device=device, precision=precision)
     if name == "demo":
-        from indirect.demo.backbone import DemoBackbone, DemoBackboneError
+        from indirect.backbones.demo.backbone import DemoBackbone, BackboneError
 
         try:
             return DemoBackbone(device=device)
-        except DemoBackboneError:  # no trained weights yet: random ones cost the same time
-            from indirect.demo.image_tower import CHANNELS, ImageTower
+        except BackboneError:  # no trained weights yet: random ones cost the same time
+            from indirect.backbones.demo.image_tower import CHANNELS, ImageTower
 
             weights = scratch / "demo_random.pt"
             torch.save({"architecture": {"embed_dim": 384, "channels": list(CHANNELS)},

@@ -91,7 +91,7 @@ def main() -> None:
     stages = set(args.stages.split(","))
 
     from indirect.metrics import evaluate
-    from indirect.projectors.dimred import InDiReCT
+    from indirect.projectors.indirect import InDiReCT
 
     images, labels, text = synthetic(args.n, args.dim, args.classes, args.prompts)
     print(f"N={args.n:,} images, d={args.dim}, {args.classes} classes, {args.prompts} prompts, k={args.components}; "

@@ -21,8 +21,8 @@ import torch
 import yaml
 from PIL import Image
 
-from indirect.demo.backbone import DemoBackbone
-from indirect.demo.shapes import load_shapes
+from indirect.backbones.demo.backbone import DemoBackbone
+from indirect.datasets.shapes import load_shapes
 from indirect.prompts import build_prompts, load_vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def indirect_transform(texts: torch.Tensor, X: torch.Tensor, k: int, seed: int) 
     try:
         from indirect.projectors import InDiReCT
     except ImportError:  # the package's export list is written in parallel; the class lives here
-        from indirect.projectors.dimred import InDiReCT
+        from indirect.projectors.indirect import InDiReCT
     return InDiReCT(n_components=k, random_state=seed, device="cpu").fit(texts).transform(X)
 
 

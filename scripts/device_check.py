@@ -111,8 +111,8 @@ def check_saliency(device: str) -> dict:
     from PIL import Image
 
     from indirect.analysis.smoothgrad import black_image, smoothgrad, unit_embedder
-    from indirect.demo.backbone import DemoBackbone
-    from indirect.demo.render import render_shapes
+    from indirect.backbones.demo.backbone import DemoBackbone
+    from indirect.datasets.shapes.render import render_shapes
 
     picture = Image.fromarray(render_shapes(1, seed=0).images[0])
     maps = {}

@@ -1,8 +1,8 @@
 """Train the demo backbone's image tower and write its weights (seeded, CPU, a few minutes).
 
-    python scripts/train_demo_backbone.py --steps 600 --out indirect/demo/weights/image_tower.pt
+    python scripts/train_demo_backbone.py --steps 600 --out indirect/backbones/demo/weights/image_tower.pt
 
-The shipped weights in indirect/demo/weights/ were made by this script with its defaults.
+The shipped weights in indirect/backbones/demo/weights/ were made by this script with its defaults.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from indirect.demo.training import TrainingConfig, checkpoint, train_image_tower
+from indirect.backbones.demo.training import TrainingConfig, checkpoint, train_image_tower
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "indirect" / "demo" / "weights" / "image_tower.pt"
 

@@ -12,7 +12,7 @@ from conftest import TINY, run_train_eval
 from indirect.analysis import AnalysisError, run_analyses
 from indirect.analysis.projection import differentiable_projection, keeps_gradient
 from indirect.analysis.smoothgrad import black_image, mass_inside, normalise_saliency, smoothgrad, unit_embedder
-from indirect.projectors.dimred import InDiReCT
+from indirect.projectors.indirect import InDiReCT
 
 FOLDER = ["dataset=folder", "notion=label", "prompts.vocabulary=[red,green,blue,yellow,purple]",
           "prompts.templates=['a photo of a {} square','a {} object']"]

@@ -16,11 +16,11 @@ import yaml
 from PIL import Image
 
 from indirect.datasets.base import DatasetError
-from indirect.demo.backbone import SHIPPED_WEIGHTS, DemoBackbone, DemoBackboneError
-from indirect.demo.factors import FACTORS, OBJECT_COLORS, POSITIONS
-from indirect.demo.image_tower import pixels_to_tensor
-from indirect.demo.render import render_shapes
-from indirect.demo.shapes import load_shapes, object_mask
+from indirect.backbones.demo.backbone import SHIPPED_WEIGHTS, DemoBackbone, BackboneError
+from indirect.datasets.shapes.factors import FACTORS, OBJECT_COLORS, POSITIONS
+from indirect.backbones.demo.image_tower import pixels_to_tensor
+from indirect.datasets.shapes.render import render_shapes
+from indirect.datasets.shapes import load_shapes, object_mask
 from indirect.prompts import load_vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,9 +98,9 @@ def test_load_shapes_errors_are_actionable(tmp_path):
 
 def test_configs_point_at_the_demo_world():
     dataset = yaml.safe_load((REPO / "conf/dataset/shapes.yaml").read_text())
-    assert dataset["_target_"] == "indirect.demo.shapes.load_shapes" and dataset["name"] == "shapes"
+    assert dataset["_target_"] == "indirect.datasets.shapes.load_shapes" and dataset["name"] == "shapes"
     backbone = yaml.safe_load((REPO / "conf/backbone/demo.yaml").read_text())
-    assert backbone["_target_"] == "indirect.demo.backbone.DemoBackbone"
+    assert backbone["_target_"] == "indirect.backbones.demo.DemoBackbone"
     for notion, column in dataset["notions"].items():
         assert (REPO / f"conf/notion/{notion}.yaml").is_file(), notion
         prompts = yaml.safe_load((REPO / f"conf/prompts/shapes/{notion}.yaml").read_text())
@@ -118,7 +118,7 @@ def backbone():
 def test_shipped_weights_load_offline_and_embed():
     script = (
         "import torch; from PIL import Image; import numpy as np\n"
-        "from indirect.demo.backbone import DemoBackbone\n"
+        "from indirect.backbones.demo.backbone import DemoBackbone\n"
         "b = DemoBackbone()\n"
         "x = torch.stack([b.preprocess(Image.fromarray(np.full((64, 64, 3), v, np.uint8))) for v in (0, 90, 255)])\n"
         "i = b.image_features(x).detach(); t = b.text_features(['a red circle', 'a blue star', 'a red circle'])\n"
@@ -168,7 +168,7 @@ def test_unseen_colour_words_land_near_images_of_that_colour(backbone):
 
 
 def test_missing_weights_name_the_script(tmp_path):
-    with pytest.raises(DemoBackboneError, match="train_demo_backbone.py"):
+    with pytest.raises(BackboneError, match="train_demo_backbone.py"):
         DemoBackbone(weights=tmp_path / "absent.pt")
 
 

@@ -108,7 +108,7 @@ def assert_one_line_error(proc, message):
 
 def test_cfg_job_prints_the_composed_config(tmp_path):
     proc = run_train_eval(tmp_path, "--cfg", "job")
-    assert "n_components: 128" in proc.stdout and "_target_: indirect.demo.backbone.DemoBackbone" in proc.stdout
+    assert "n_components: 128" in proc.stdout and "_target_: indirect.backbones.demo.DemoBackbone" in proc.stdout
 
 
 def _group_options():

@@ -5,7 +5,7 @@ the run's output folder and returns their paths (PNG paths are logged to W&B by 
 """
 from __future__ import annotations
 
-from indirect.analysis.errors import AnalysisError
+from indirect.errors import AnalysisError
 
 __all__ = ["AnalysisError", "run_analyses"]
 

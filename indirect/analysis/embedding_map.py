@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indirect.analysis.errors import AnalysisError
+from indirect.errors import AnalysisError
 from indirect.analysis.figures import embedding_maps
 
 MIN_POINTS = 5

@@ -17,7 +17,7 @@ import torch
 from hydra.utils import instantiate
 from PIL import Image
 
-from indirect.analysis.errors import AnalysisError
+from indirect.errors import AnalysisError
 from indirect.analysis.figures import denormalise, saliency_grid
 from indirect.analysis.projection import differentiable_projection
 from indirect.analysis.smoothgrad import black_image, mass_inside, normalise_saliency, smoothgrad, unit_embedder
@@ -46,7 +46,7 @@ def second_notion_projector(context, notion: str, method: str):
 
 def object_masks(labelled, ids: list[str], shape: tuple[int, int]) -> list[np.ndarray]:
     """The dataset's object masks (the demo world's) for ``ids`` at the saliency maps' resolution."""
-    from indirect.demo.shapes import object_mask
+    from indirect.datasets.shapes import object_mask
 
     masks = []
     for image_id in ids:

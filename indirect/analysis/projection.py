@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from indirect.analysis.errors import AnalysisError
+from indirect.errors import AnalysisError
 
 
 def keeps_gradient(projector) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from indirect.analysis.errors import AnalysisError
+from indirect.errors import AnalysisError
 
 Embedder = Callable[[torch.Tensor], torch.Tensor]
 

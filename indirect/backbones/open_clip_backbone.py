@@ -8,13 +8,11 @@ import torch
 
 from indirect.backbones.base import Backbone, auto_device
 from indirect.backbones.checkpoints import weights_identity
+from indirect.errors import BackboneError
 
 _MODEL_CONFIGS = Path(__file__).parent / "model_configs"
 open_clip.add_model_config(_MODEL_CONFIGS)
 
-
-class BackboneError(RuntimeError):
-    """A backbone cannot be built as configured; the message is one actionable line."""
 
 
 def is_openai_state_dict(path: Path) -> bool:

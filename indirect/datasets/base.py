@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from indirect.errors import DatasetError
 
-
-class DatasetError(RuntimeError):
-    """A dataset cannot be read as configured; the message is one actionable line."""
 
 
 @dataclass

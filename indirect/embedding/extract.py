@@ -20,12 +20,10 @@ from indirect.datasets.base import LabelledImages
 from indirect.embedding.fingerprint import image_fingerprint
 from indirect.embedding.image_cache import ImageCache, ImageEmbeddings
 from indirect.embedding.images import ImageDataset, model_input_side
+from indirect.errors import BadImageError
 
 log = logging.getLogger(__name__)
 
-
-class BadImageError(RuntimeError):
-    """An image could not be read and embed.on_bad_image=fail."""
 
 
 def usable_cores() -> int:

@@ -29,6 +29,7 @@ import numpy as np
 from filelock import FileLock
 
 from indirect.embedding.fingerprint import CACHE_SCHEMA_VERSION, fingerprint_hash, slug
+from indirect.errors import CacheError
 
 STR = h5py.string_dtype()
 PART = re.compile(r"part_(\d+)_(\d+)\.npz$")
@@ -38,9 +39,6 @@ def unique_temporary(final: Path) -> Path:
     """A hidden sibling name no other writer uses, even on another host sharing the folder."""
     return final.with_name(f".{final.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
-
-class CacheError(RuntimeError):
-    """The cache cannot be completed or read; the message says what to run."""
 
 
 @dataclass

@@ -10,13 +10,11 @@ import torch
 from ..backbones.base import auto_device
 from .clustering import CLUSTERING_METRICS, clustering_metrics
 from .knn_retrieval import RETRIEVAL_METRICS, retrieval_metrics
+from indirect.errors import MetricsError
 
 METRIC_NAMES = RETRIEVAL_METRICS + CLUSTERING_METRICS
 BACKENDS = ("exact", "pml")
 
-
-class MetricsError(ValueError):
-    """Inputs or options that ``evaluate`` cannot use; the message names the value and the fix."""
 
 
 def _as_float_matrix(embeddings) -> np.ndarray:

@@ -7,12 +7,12 @@ Class attributes tell the pipeline how to drive each one: ``method_name``, ``fit
 """
 from .autoencoders import Autoencoder, LinearAutoencoder
 from .base import NotFittedError, Projector, ProjectorError, load_projector
-from .dimred import InDiReCT, reconstruction_loss, safe_arccos
+from .indirect import InDiReCT, reconstruction_loss, safe_arccos
 from .identity import CLIPIdentity
 from .ignore import Ignore
 from .oracle import Oracle
 from .pca import PCAProjector
-from .random_ import RandomEmbedding, RandomTransform
+from .random_projections import RandomEmbedding, RandomTransform
 
 __all__ = [
     "Autoencoder", "CLIPIdentity", "Ignore", "InDiReCT", "LinearAutoencoder", "NotFittedError", "Oracle",

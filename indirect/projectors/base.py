@@ -15,12 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from indirect.errors import ProjectorError
 
 FORMAT_VERSION = 1
 
-
-class ProjectorError(ValueError):
-    """A projector was given inputs it cannot use; the message is one actionable line."""
 
 
 class NotFittedError(ProjectorError, AttributeError):

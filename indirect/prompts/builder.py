@@ -4,12 +4,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 from typing import Sequence
+from indirect.errors import PromptError
 
 VOCAB_DIR = Path(__file__).parent / "vocab"
 
-
-class PromptError(ValueError):
-    """A prompt set is unusable; the message says which and how to fix it."""
 
 
 def load_vocabulary(spec, vocabularies: dict | None = None) -> list[str]:

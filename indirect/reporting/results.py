@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from indirect.errors import ResultsError
 
 REQUIRED_KEYS = {"dataset": str, "notion": str, "backbone": str, "n_images": int, "n_prompts": int, "methods": dict}
 METHOD_ORDER = ("indirect", "clip", "random", "random_transform", "pca", "lae", "ae", "oracle")
@@ -34,9 +35,6 @@ METRIC_LABELS = {
     "AMI": "AMI",
 }
 
-
-class ResultsError(ValueError):
-    """A results.json (or a run summary) does not follow the contract; the message says where."""
 
 
 def summarize_runs(runs: list[dict[str, float]]) -> dict[str, dict]:

@@ -35,13 +35,11 @@ from .results import (
     ordered_methods,
 )
 from .tables import UPPER_BOUND_NOTE, latex_escape
+from indirect.errors import SweepError
 
 ERROR_FILES = ("error.txt", "error.json", "ERROR")
 ROW_KEYS = ("dataset", "notion")
 
-
-class SweepError(ValueError):
-    """A multirun directory cannot be reported as asked; the message names the path and the fix."""
 
 
 @dataclass

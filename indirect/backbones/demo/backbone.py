@@ -12,14 +12,12 @@ from pathlib import Path
 import torch
 
 from indirect.backbones.base import Backbone, auto_device
-from indirect.demo.image_tower import PREPROCESS_DESCRIPTION, ImageTower, preprocess
-from indirect.demo.text_tower import TEXT_DIM, TEXT_MODEL, encode_texts
+from indirect.backbones.demo.image_tower import PREPROCESS_DESCRIPTION, ImageTower, preprocess
+from indirect.backbones.demo.text_tower import TEXT_DIM, TEXT_MODEL, encode_texts
+from indirect.errors import BackboneError
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "image_tower.pt"
 
-
-class DemoBackboneError(RuntimeError):
-    """The demo weights cannot be read; the message names the file and how to remake it."""
 
 
 class DemoBackbone(Backbone):
@@ -29,7 +27,7 @@ class DemoBackbone(Backbone):
     def __init__(self, weights: str | Path | None = None, device: str = "auto"):
         self.weights_path = Path(weights).expanduser() if weights else SHIPPED_WEIGHTS
         if not self.weights_path.is_file():
-            raise DemoBackboneError(f"demo backbone weights {self.weights_path} not found; make them with "
+            raise BackboneError(f"demo backbone weights {self.weights_path} not found; make them with "
                                     f"python scripts/train_demo_backbone.py --out {self.weights_path}")
         try:
             state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
@@ -37,7 +35,7 @@ class DemoBackbone(Backbone):
             self.model = ImageTower(architecture["embed_dim"], tuple(architecture["channels"]))
             self.model.load_state_dict(state["state_dict"])
         except (KeyError, RuntimeError) as error:
-            raise DemoBackboneError(f"{self.weights_path} is not a demo image-tower checkpoint ({error}); "
+            raise BackboneError(f"{self.weights_path} is not a demo image-tower checkpoint ({error}); "
                                     "remake it with scripts/train_demo_backbone.py") from error
         self.device = auto_device(device)
         self.model.eval().requires_grad_(False).to(self.device)

@@ -18,8 +18,8 @@ from filelock import FileLock
 from PIL import Image
 
 from indirect.datasets.base import DatasetError, LabelledImages
-from indirect.demo.factors import FACTORS
-from indirect.demo.render import render_shapes
+from indirect.datasets.shapes.factors import FACTORS
+from indirect.datasets.shapes.render import render_shapes
 
 GENERATOR_VERSION = 2
 NAME = "shapes"
@@ -60,7 +60,7 @@ def object_mask(root, image_id: str) -> np.ndarray:
     """(H, W) bool mask of the object in image ``image_id`` of the set stored in ``root``."""
     path = Path(str(root)).expanduser() / MASKS_FILE
     if not path.is_file():
-        raise DatasetError(f"{path} not found; run indirect.demo.shapes.load_shapes('{root}') first")
+        raise DatasetError(f"{path} not found; run indirect.datasets.shapes.load_shapes('{root}') first")
     ids, masks = _read_masks(str(path), path.stat().st_mtime_ns)
     if image_id not in ids:
         raise DatasetError(f"{path}: no image '{image_id}' (ids run from {_id_range(ids)})")

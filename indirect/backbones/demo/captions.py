@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from indirect.demo.factors import FACTORS
+from indirect.datasets.shapes.factors import FACTORS
 
 _COLOUR_WORDS = {value: [value] for value in FACTORS["color"]}
 _COLOUR_WORDS["gray"] = ["gray", "grey"]

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from indirect.demo.captions import write_captions
-from indirect.demo.factors import FACTORS
-from indirect.demo.image_tower import CHANNELS, IMAGE_SIZE, ImageTower, pixels_to_tensor
-from indirect.demo.render import render_shapes
-from indirect.demo.text_tower import TEXT_MODEL, encode_texts
+from indirect.backbones.demo.captions import write_captions
+from indirect.datasets.shapes.factors import FACTORS
+from indirect.backbones.demo.image_tower import CHANNELS, IMAGE_SIZE, ImageTower, pixels_to_tensor
+from indirect.datasets.shapes.render import render_shapes
+from indirect.backbones.demo.text_tower import TEXT_MODEL, encode_texts
 
 TRAIN_SEED_OFFSET = 10_000
 """Training images use seed + this offset, so they never coincide with an evaluation set drawn

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from indirect.demo.factors import (BACKGROUND_COLORS, FACTORS, LIGHTINGS, OBJECT_COLORS,
+from indirect.datasets.shapes.factors import (BACKGROUND_COLORS, FACTORS, LIGHTINGS, OBJECT_COLORS,
                                    POSITIONS, SIZES)
 
 _CHUNK = 256

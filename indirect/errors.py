@@ -1,0 +1,55 @@
+"""Every error a user can fix, under one base class.
+
+Entry points catch :class:`UserError` alone and print its message as one line (exit 2); anything
+else is a bug and keeps its traceback. A message names the file or value at fault and the fix.
+The subclasses say which part of the pipeline refused; they carry no extra state.
+"""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Input a user can fix: a config value, a file, a folder. The message is one actionable line."""
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration value is unusable."""
+
+
+class DatasetError(UserError, RuntimeError):
+    """A dataset cannot be read as configured."""
+
+
+class PromptError(UserError, ValueError):
+    """A prompt set is unusable."""
+
+
+class BackboneError(UserError, RuntimeError):
+    """A backbone (its weights, its model name, its bundled text model) cannot be built as configured."""
+
+
+class BadImageError(UserError, RuntimeError):
+    """An image could not be read and ``embed.on_bad_image=fail``."""
+
+
+class CacheError(UserError, RuntimeError):
+    """An embedding cache cannot be completed, read or written."""
+
+
+class ProjectorError(UserError, ValueError):
+    """A projector was given options or inputs it cannot use."""
+
+
+class MetricsError(UserError, ValueError):
+    """Inputs or options that the evaluation cannot use (including input that gives no meaningful figure)."""
+
+
+class ResultsError(UserError, ValueError):
+    """A results.json or run summary does not follow the contract."""
+
+
+class SweepError(UserError, ValueError):
+    """A multirun directory cannot be reported as asked."""
+
+
+class AnalysisError(UserError, ValueError):
+    """An analysis cannot run as configured."""
