@@ -5,8 +5,8 @@
     python scripts/plot_sweep.py <multirun dir> backbone           # categorical values work too
 
 The sweep experiments (conf/experiment/sweep_*.yaml) draw this at the end of the multirun; this
-script redraws it, e.g. after a partial sweep was completed. Numeric values go through
-indirect.reporting.plot_sweep; backbone names and other labels get one tick each.
+script redraws it, e.g. after a partial sweep was completed. Numeric values get a value axis;
+backbone names and other labels one tick each (indirect.reporting.plot_sweep draws both).
 """
 from __future__ import annotations
 

@@ -2,9 +2,11 @@
 
     python scripts/report.py multirun/2026-01-01/12-00-00 [--out DIR] [--metric P@1 --metric MAP@R]
     python scripts/report.py <dir> --sweep-param n_components   # also metric vs swept value
+    python scripts/report.py <dir> --sweep-param backbone       # categorical values: one tick each
 
-Missing and failed jobs are listed in the report; the exit status is 1 when there are any,
-so a CI step or a shell loop notices an incomplete sweep.
+Missing, failed, never-started and stale jobs (left by an earlier sweep into the same folder) are
+listed in the report and their results never read; the exit status is 1 when there are any, so a
+CI step or a shell loop notices an incomplete sweep.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indirect.reporting import SweepError, plot_sweep, write_sweep_report  # noqa: E402
+from indirect.errors import UserError  # noqa: E402
+from indirect.reporting import plot_sweep, write_sweep_report  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -22,7 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("multirun_dir", type=Path, help="the folder holding multirun.yaml and the job folders 0/, 1/, ...")
     parser.add_argument("--out", type=Path, default=None, help="where to write report.* (default: the multirun folder)")
     parser.add_argument("--metric", action="append", default=None, help="a metric column, by name or label (repeatable; default P@1, MAP@R, R-Prec)")
-    parser.add_argument("--sweep-param", default=None, help="also plot metrics against this swept numeric override (sweep_<param>.png)")
+    parser.add_argument("--sweep-param", default=None, help="also plot metrics against this swept override, numeric or not (sweep_<param>.png)")
     parser.add_argument("--method", default="indirect", help="the method plotted by --sweep-param (default: indirect)")
     args = parser.parse_args(argv)
     try:
@@ -32,7 +35,7 @@ def main(argv=None) -> int:
             out_png = report["paths"]["md"].parent / f"sweep_{args.sweep_param.replace('.', '_')}.png"
             n = plot_sweep(args.multirun_dir, args.sweep_param, out_png, method=args.method, metrics=args.metric)
             print(f"{out_png}: {n} value(s) of {args.sweep_param}")
-    except SweepError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for path in report["paths"].values():

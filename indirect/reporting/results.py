@@ -5,8 +5,10 @@ One run directory holds one ``results.json``::
     {"dataset": str, "notion": str, "backbone": str, "n_images": int, "n_prompts": int,
      "methods": {method: {metric: {"mean": float, "std": float, "runs": [float, ...]}}}}
 
-plus any extra top-level keys (``projector``, ``timings``, ``upper_bound_methods``...), which
-readers ignore. Method names are the projector names (``indirect``, ``clip``, ``random``,
+plus optional keys the tables show: ``protocol`` (str, e.g. ``"paper"``: which protocol produced
+the numbers) and ``not_applicable`` (``{method: reason}``: methods the protocol does not run,
+shown as ``-`` with the reason). Any other top-level key (``projector``, ``timings``,
+``upper_bound_methods``...) is ignored by readers. Method names are the projector names (``indirect``, ``clip``, ``random``,
 ``random_transform``, ``pca``, ``lae``, ``ae``, ``oracle``), possibly with a ``+suffix``
 (``indirect+ignore``).
 """
@@ -34,7 +36,6 @@ METRIC_LABELS = {
     "NMI": "NMI",
     "AMI": "AMI",
 }
-
 
 
 def summarize_runs(runs: list[dict[str, float]]) -> dict[str, dict]:
@@ -104,7 +105,20 @@ def validate_results(results: dict, source: str = "results") -> dict:
                 raise ResultsError(
                     f"{source}: methods[{method!r}][{metric!r}] must be {{'mean', 'std', 'runs'}} (use summarize_runs)"
                 )
+    if "protocol" in results and not isinstance(results["protocol"], str):
+        raise ResultsError(f"{source}: 'protocol' must be a string such as 'paper', got {results['protocol']!r}")
+    skipped = results.get("not_applicable") or {}
+    if not isinstance(skipped, dict) or not all(isinstance(v, str) for v in skipped.values()):
+        raise ResultsError(f"{source}: 'not_applicable' must map method names to a reason string, got {skipped!r}")
+    both = sorted(set(skipped) & set(results["methods"]))
+    if both:
+        raise ResultsError(f"{source}: {both} listed under both 'methods' and 'not_applicable'; keep one of the two")
     return results
+
+
+def not_applicable(results: dict) -> dict[str, str]:
+    """``{method: reason}`` for the methods the run's protocol does not apply (shown as ``-``)."""
+    return dict(results.get("not_applicable") or {})
 
 
 def load_results(path) -> dict:
@@ -122,3 +136,11 @@ def format_mean_std(summary: dict | None, scale: float = 100.0, digits: int = 2,
     if summary is None or summary.get("mean") is None or math.isnan(summary["mean"]):
         return "–"
     return f"{scale * summary['mean']:.{digits}f} {pm} {scale * summary['std']:.{digits}f}"
+
+
+def resolve_metrics(metrics) -> list[str]:
+    """Metric names or their table labels (``P@1``, ``MAP@R``...) -> metric names; None -> the headline ones."""
+    if not metrics:
+        return list(HEADLINE_METRICS)
+    by_label = {label.lower(): name for name, label in METRIC_LABELS.items()}
+    return [by_label.get(m.lower(), m) for m in metrics]

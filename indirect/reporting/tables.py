@@ -1,82 +1,210 @@
-"""One run's results as a table: methods in rows, metrics in columns, values x100.
+"""Every results table, one renderer: a run is a sweep of one job.
 
-Markdown and LaTeX cells read ``mean ± std`` over the seeds; CSV keeps mean and std in
-separate columns (also x100) so that a spreadsheet can sort and plot them. Upper-bound methods
-(the oracle, which trains on the evaluation labels) are marked in their row and explained in a
-footnote, so nobody reads them as competitors.
+Rows are (job, method) pairs, columns metrics, values x100. What every job shares (dataset,
+notion, protocol, backbone, image and prompt counts) is said once in the caption; what differs
+between jobs becomes a column, ``setting`` holding the command-line overrides that differ.
+Markdown and LaTeX cells read ``mean ± std`` over the seeds; CSV keeps mean and std in separate
+columns (also x100) and always has the same columns, so a spreadsheet can sort and plot them.
+Upper-bound methods (the oracle, which trains on the evaluation labels) are marked and
+explained in a footnote, so nobody reads them as competitors; methods the run's protocol does
+not apply (``not_applicable`` in results.json) show ``-`` and the reason; jobs without results
+(missing, failed, never started, stale) are listed under the table.
 """
 from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
+from .jobs import PROBLEM_STATUSES, Job, run_job
 from .results import (
     format_mean_std,
     is_upper_bound,
     metric_label,
+    not_applicable,
     ordered_methods,
     ordered_metrics,
-    validate_results,
 )
 
 FORMATS = ("md", "csv", "latex")
 UPPER_BOUND_NOTE = "upper bound: trained on the evaluation images' own labels, a ceiling rather than a competitor"
+NOT_APPLICABLE = "-"
+CONTEXT_COLUMNS = ("dataset", "notion", "protocol", "setting")
 
 
-def _columns(results: dict, metrics=None) -> list[str]:
-    if metrics is not None:
-        return list(metrics)
-    present = {m for per_method in results["methods"].values() for m in per_method}
-    return ordered_metrics(present)
+@dataclass
+class Row:
+    """One method of one job."""
+
+    job: Job
+    method: str
+    context: dict[str, str]  # dataset, notion, protocol, setting
+    upper_bound: bool
+    metrics: dict[str, dict | None]
+    n_runs: int
+    not_applicable: str | None = None  # the reason, for a method the protocol does not apply
 
 
-def _row_name(method: str, results: dict, mark: str) -> str:
-    return f"{method} (upper bound){mark}" if is_upper_bound(method, results) else method
+@dataclass
+class Table:
+    """What a report shows: the rows of the finished jobs, the metric columns, every job."""
+
+    jobs: list[Job]
+    rows: list[Row]
+    metrics: list[str]
+    heading: str | None = None  # a sweep report's title; None for a run's own table
+
+    @property
+    def ok_results(self) -> list[dict]:
+        return [job.results for job in self.jobs if job.status == "ok"]
+
+    @property
+    def problems(self) -> list[Job]:
+        return [job for job in self.jobs if job.status in PROBLEM_STATUSES]
+
+    def label_columns(self) -> list[str]:
+        """Context columns whose value differs between rows, then ``method``."""
+        varying = [c for c in CONTEXT_COLUMNS if len({row.context[c] for row in self.rows}) > 1]
+        if any(row.context["setting"] for row in self.rows) and "setting" not in varying:
+            varying.append("setting")
+        return varying + ["method"]
 
 
-def _n_runs(per_method: dict) -> int:
-    return max((len(s.get("runs", [])) for s in per_method.values()), default=0)
+def _setting_keys(jobs: list[Job]) -> list[str]:
+    """Override keys whose value differs between jobs, other than dataset and notion."""
+    values = defaultdict(set)
+    for job in jobs:
+        for item in job.overrides:
+            key, _, value = item.partition("=")
+            values[key.lstrip("+~")].add(value)
+    differs = [k for k, v in values.items() if len(v) > 1 or any(job.override(k) is None for job in jobs)]
+    return sorted(k for k in differs if k not in ("dataset", "notion"))
 
 
-def caption(results: dict) -> str:
-    """One line saying what was evaluated, for the top of every table."""
-    return (
-        f"{results['dataset']} / {results['notion']} — backbone {results['backbone']}, "
-        f"{results['n_images']} images, {results['n_prompts']} prompts"
-    )
+def build_table(jobs: list[Job], metrics=None, heading: str | None = None) -> Table:
+    """The rows of ``jobs`` (by dataset, notion, job order, method); ``metrics`` None = all present."""
+    finished = [job for job in jobs if job.status == "ok"]
+    if metrics is None:
+        metrics = ordered_metrics({m for job in finished for per in job.results["methods"].values() for m in per})
+    keys = _setting_keys(jobs)
+    rows = []
+    for order, job in enumerate(finished):
+        results = job.results
+        skipped = not_applicable(results)
+        context = {"dataset": results["dataset"], "notion": results["notion"],
+                   "protocol": results.get("protocol", "unspecified"),
+                   "setting": ", ".join(f"{k}={job.override(k)}" for k in keys if job.override(k) is not None)}
+        for method in ordered_methods(list(results["methods"]) + list(skipped)):
+            per_method = results["methods"].get(method, {})
+            rows.append(Row(job, method, context, is_upper_bound(method, results),
+                            {m: per_method.get(m) for m in metrics},
+                            max((len(s.get("runs", [])) for s in per_method.values()), default=0),
+                            skipped.get(method)))
+    order = {id(job): i for i, job in enumerate(finished)}
+    rows.sort(key=lambda r: (r.context["dataset"], r.context["notion"], order[id(r.job)]))
+    return Table(jobs, rows, list(metrics), heading)
 
 
-def _markdown(results, columns) -> str:
-    methods = ordered_methods(results["methods"])
-    runs = max((_n_runs(results["methods"][m]) for m in methods), default=0)
-    lines = [f"**{caption(results)}**", ""]
-    lines.append("| method | " + " | ".join(metric_label(c) for c in columns) + " |")
-    lines.append("|---|" + "---:|" * len(columns))
-    for method in methods:
-        cells = [format_mean_std(results["methods"][method].get(c)) for c in columns]
-        lines.append(f"| {_row_name(method, results, ' †')} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(f"Values ×100, mean ± population std over {runs} run(s).")
-    if any(is_upper_bound(m, results) for m in methods):
+def _span(values, unit: str) -> str:
+    low, high = min(values), max(values)
+    return f"{low} {unit}" if low == high else f"{low}–{high} {unit}"
+
+
+def caption(table: Table) -> str:
+    """One line saying what was evaluated: what every finished job shares."""
+    results = table.ok_results
+    if not results:
+        return "no finished job"
+    shared = [key for key in ("dataset", "notion") if len({r[key] for r in results}) == 1]
+    what = " / ".join(results[0][key] for key in shared)
+    backbones = list(dict.fromkeys(r["backbone"] for r in results))
+    details = [("backbone " if len(backbones) == 1 else "backbones ") + ", ".join(backbones),
+               _span([r["n_images"] for r in results], "images"), _span([r["n_prompts"] for r in results], "prompts")]
+    return f"{what} — {', '.join(details)}" if what else ", ".join(details)
+
+
+def protocol_line(table: Table) -> str | None:
+    """``protocol: paper`` when every finished job names the same protocol (else it is a column)."""
+    protocols = {r.get("protocol") for r in table.ok_results}
+    return f"protocol: {protocols.pop()}" if len(protocols) == 1 and None not in protocols else None
+
+
+def runs_note(table: Table) -> str:
+    counts = sorted({row.n_runs for row in table.rows if row.not_applicable is None})
+    if len(counts) <= 1:
+        return f"Values ×100, mean ± population std over {counts[0] if counts else 0} run(s)."
+    return f"Values ×100, mean ± population std over {counts[0]}–{counts[-1]} run(s) per method (n_runs in the CSV)."
+
+
+def not_applicable_notes(table: Table) -> list[str]:
+    reasons = dict.fromkeys((row.method, row.not_applicable) for row in table.rows if row.not_applicable)
+    return [f"{method}: not applicable ({reason})" for method, reason in reasons]
+
+
+def status_line(jobs: list[Job]) -> str:
+    counts = defaultdict(int)
+    for job in jobs:
+        counts[job.status] += 1
+    parts = [f"{counts[s]} {s}" for s in ("ok",) + PROBLEM_STATUSES if counts[s]]
+    return f"{len(jobs)} job(s): " + ", ".join(parts)
+
+
+def _method_name(row: Row, mark: str) -> str:
+    return f"{row.method} (upper bound){mark}" if row.upper_bound else row.method
+
+
+def _cells(row: Row, metrics, pm: str = "±") -> list[str]:
+    if row.not_applicable is not None:
+        return [NOT_APPLICABLE] * len(metrics)
+    return [format_mean_std(row.metrics[m], pm=pm) for m in metrics]
+
+
+def _markdown(table: Table) -> str:
+    columns = table.label_columns()
+    lines = [f"# {table.heading}", "", status_line(table.jobs), ""] if table.heading else []
+    lines += [f"**{caption(table)}**", ""]
+    if protocol_line(table):
+        lines += [protocol_line(table), ""]
+    lines.append("| " + " | ".join(columns + [metric_label(m) for m in table.metrics]) + " |")
+    lines.append("|" + "---|" * len(columns) + "---:|" * len(table.metrics))
+    for row in table.rows:
+        cells = [_method_name(row, " †") if c == "method" else row.context[c] for c in columns]
+        lines.append("| " + " | ".join(cells + _cells(row, table.metrics)) + " |")
+    lines += ["", runs_note(table)]
+    if any(row.upper_bound for row in table.rows):
         lines.append(f"† {UPPER_BOUND_NOTE}.")
+    lines += [f"{NOT_APPLICABLE} {note}." for note in not_applicable_notes(table)]
+    if table.heading or table.problems:
+        lines += ["", "## Missing and failed runs", ""]
+        if table.problems:
+            lines += ["| job | status | overrides | reason |", "|---|---|---|---|"]
+            lines += [f"| {job.name} | {job.status} | {' '.join(job.overrides)} | {job.reason} |" for job in table.problems]
+        else:
+            lines.append("None: every job wrote its results.json.")
     return "\n".join(lines) + "\n"
 
 
-def _csv(results, columns) -> str:
+def _csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     header = ["method", "upper_bound", "n_runs"]
-    for c in columns:
-        header += [f"{metric_label(c)} mean", f"{metric_label(c)} std"]
-    writer.writerow(header)
-    for method in ordered_methods(results["methods"]):
-        per_method = results["methods"][method]
-        row = [method, is_upper_bound(method, results), _n_runs(per_method)]
-        for c in columns:
-            summary = per_method.get(c)
-            row += ["", ""] if summary is None else [f"{100 * summary['mean']:.4f}", f"{100 * summary['std']:.4f}"]
-        writer.writerow(row)
+    for m in table.metrics:
+        header += [f"{metric_label(m)} mean", f"{metric_label(m)} std"]
+    writer.writerow(header + ["dataset", "notion", "protocol", "backbone", "setting", "job", "status", "reason"])
+    for row in table.rows:
+        values = []
+        for m in table.metrics:
+            summary = None if row.not_applicable is not None else row.metrics[m]
+            values += ["", ""] if summary is None else [f"{100 * summary['mean']:.4f}", f"{100 * summary['std']:.4f}"]
+        status = "ok" if row.not_applicable is None else "not applicable"
+        writer.writerow([row.method, row.upper_bound, row.n_runs, *values, row.context["dataset"], row.context["notion"],
+                         row.job.results.get("protocol", ""), row.job.results["backbone"], row.context["setting"],
+                         row.job.name, status, row.not_applicable or ""])
+    for job in table.problems:
+        writer.writerow(["", "", ""] + [""] * (2 * len(table.metrics))
+                        + ["", "", "", "", " ".join(job.overrides), job.name, job.status, job.reason])
     return out.getvalue()
 
 
@@ -86,35 +214,45 @@ def latex_escape(text: str) -> str:
     return text
 
 
-def _latex(results, columns) -> str:
-    methods = ordered_methods(results["methods"])
+def _latex(table: Table) -> str:
+    columns = table.label_columns()
+    width = len(columns) + len(table.metrics)
     lines = [
-        f"% {caption(results)}; values x100, mean $\\pm$ population std",
-        r"\begin{tabular}{l" + "r" * len(columns) + "}",
+        f"% {caption(table)}; values x100, mean $\\pm$ population std",
+        r"\begin{tabular}{" + "l" * len(columns) + "r" * len(table.metrics) + "}",
         r"\toprule",
-        "Method & " + " & ".join(latex_escape(metric_label(c)) for c in columns) + r" \\",
+        " & ".join([c.capitalize() for c in columns] + [latex_escape(metric_label(m)) for m in table.metrics]) + r" \\",
         r"\midrule",
     ]
-    for method in methods:
-        cells = [format_mean_std(results["methods"][method].get(c), pm=r"$\pm$") for c in columns]
-        name = latex_escape(_row_name(method, results, ""))
-        if is_upper_bound(method, results):
-            name += r"$^\dagger$"
-        lines.append(name + " & " + " & ".join(cells) + r" \\")
+    for row in table.rows:
+        cells = [latex_escape(_method_name(row, "") if c == "method" else row.context[c]) for c in columns]
+        if row.upper_bound:
+            cells[-1] += r"$^\dagger$"
+        lines.append(" & ".join(cells + _cells(row, table.metrics, pm=r"$\pm$")) + r" \\")
     lines.append(r"\bottomrule")
-    if any(is_upper_bound(m, results) for m in methods):
-        lines.append(rf"\multicolumn{{{len(columns) + 1}}}{{l}}{{\footnotesize $^\dagger$ {UPPER_BOUND_NOTE}}} \\")
+    notes = [protocol_line(table)] if protocol_line(table) else []
+    if any(row.upper_bound for row in table.rows):
+        notes.append(r"$^\dagger$ " + UPPER_BOUND_NOTE)
+    notes += [f"{NOT_APPLICABLE} " + latex_escape(note) for note in not_applicable_notes(table)]
+    notes += [latex_escape(f"job {job.name} {job.status}: {' '.join(job.overrides)} ({job.reason})") for job in table.problems]
+    lines += [rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {note}}} \\" for note in notes]
     lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
 
 
-def results_table(results: dict, fmt: str = "md", metrics=None) -> str:
-    """The run's table as Markdown (``md``), ``csv`` or ``latex``; ``metrics`` picks columns."""
-    validate_results(results)
+def render(table: Table, fmt: str = "md") -> str:
+    """``table`` as Markdown (``md``), ``csv`` or ``latex``."""
     writers = {"md": _markdown, "csv": _csv, "latex": _latex}
     if fmt not in writers:
         raise ValueError(f"fmt={fmt!r} is unknown; use one of {list(FORMATS)}")
-    return writers[fmt](results, _columns(results, metrics))
+    return writers[fmt](table)
+
+
+def results_table(results: dict, fmt: str = "md", metrics=None) -> str:
+    """One run's table as Markdown (``md``), ``csv`` or ``latex``; ``metrics`` picks columns."""
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt={fmt!r} is unknown; use one of {list(FORMATS)}")
+    return render(build_table([run_job(results)], metrics), fmt)
 
 
 def console_table(results: dict) -> str:
@@ -126,10 +264,11 @@ def write_run_tables(results: dict, run_dir, latex: bool = False) -> list[Path]:
     """Write results.md and results.csv (and results.tex) into ``run_dir``; return their paths."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    table = build_table([run_job(results)])
     targets = [("results.md", "md"), ("results.csv", "csv")] + ([("results.tex", "latex")] if latex else [])
     written = []
     for name, fmt in targets:
         path = run_dir / name
-        path.write_text(results_table(results, fmt))
+        path.write_text(render(table, fmt))
         written.append(path)
     return written
