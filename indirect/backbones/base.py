@@ -11,8 +11,10 @@ from typing import Callable
 import torch
 
 
-def auto_device(device: str | None = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU; anything else is passed to torch.device."""
+def auto_device(device: str | torch.device | None = "auto") -> torch.device:
+    """'auto' (or None) -> CUDA when present, else CPU; anything else is passed to torch.device.
+
+    The one place a device setting is resolved: backbones, projectors and the evaluation use it."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

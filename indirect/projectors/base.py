@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from indirect.backbones.base import auto_device
 from indirect.errors import ProjectorError
 
 FORMAT_VERSION = 1
@@ -23,13 +24,6 @@ FORMAT_VERSION = 1
 
 class NotFittedError(ProjectorError, AttributeError):
     """transform, loss or save was called before fit."""
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto' (or None) -> CUDA when present, else CPU; anything else goes to torch.device."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def seed_from(random_state) -> int:
@@ -172,7 +166,7 @@ class Projector:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(...) first")
 
     def _device(self) -> torch.device:
-        return resolve_device(getattr(self, "device", "auto"))
+        return auto_device(getattr(self, "device", "auto"))
 
     # -- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict:
