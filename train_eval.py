@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -58,7 +59,7 @@ def main(cfg: DictConfig) -> None:
             raise  # a bug: keep the traceback
         message = f"error: {cause or error}".splitlines()[0]
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "error.txt").write_text(message + "\n")
+        (output_dir / "error.txt").write_text(traceback.format_exc() + "\n" + message + "\n")  # last line: the message
         print(message, file=sys.stderr)
         if not multirun:  # in a sweep the other jobs go on; the sweep report lists this one as failed
             sys.exit(2)

@@ -1,7 +1,9 @@
 """Experiment tracking: Weights & Biases (offline by default) or nothing.
 
 Local results are always written before anything is logged, and every tracker call is
-guarded: a tracking failure warns and never loses a run.
+guarded: a tracking failure warns and never loses a run. An online W&B run that cannot reach
+the server gives up after ``init_timeout`` seconds (10, about 13 s with W&B's own start-up; W&B's
+default is 90) and says so in one line.
 """
 from __future__ import annotations
 
@@ -46,17 +48,25 @@ class WandbTracker(NoTracker):
     ``saliency/object_share/<column>``."""
 
     def __init__(self, project: str = "indirect", mode: str = "offline", entity: str | None = None,
-                 group: str | None = None):
+                 group: str | None = None, init_timeout: float = 10.0):
         self.project, self.mode, self.entity, self.group = project, mode, entity, group
+        self.init_timeout = init_timeout
         self.run = None
 
-    @_guarded
     def start(self, config, run_dir, tags, name, group=None):
-        import wandb
-
         os.environ.setdefault("WANDB_SILENT", "true")
-        self.run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(run_dir),
-                              config=config, tags=tags, name=name, group=self.group or group, reinit="finish_previous")
+        try:
+            import wandb
+
+            self.run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(run_dir),
+                                  config=config, tags=tags, name=name, group=self.group or group,
+                                  reinit="finish_previous", settings=wandb.Settings(init_timeout=self.init_timeout))
+        except Exception as error:  # no network, no login, a server error: the run goes on without W&B
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            log.warning("W&B (mode=%s) could not start a run (it gives up after %g s); nothing is logged to W&B, local "
+                        "results are kept (logger.mode=offline logs now, `wandb sync` uploads later) [%s: %s]",
+                        self.mode, self.init_timeout, type(error).__name__, first_line)
+            self.run = None
 
     @_guarded
     def log_results(self, results, table_columns, table_rows):

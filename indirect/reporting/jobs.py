@@ -19,6 +19,7 @@ make a partial sweep look complete.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,16 @@ class Job:
             if name.lstrip("+~") == key:
                 return value
         return None
+
+
+def varying_keys(jobs: list[Job]) -> list[str]:
+    """Override keys whose value differs between jobs (or that some jobs lack), sorted."""
+    values = defaultdict(set)
+    for job in jobs:
+        for item in job.overrides:
+            key, _, value = item.partition("=")
+            values[key.lstrip("+~")].add(value)
+    return sorted(k for k, v in values.items() if len(v) > 1 or any(job.override(k) is None for job in jobs))
 
 
 def run_job(results: dict) -> Job:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .jobs import PROBLEM_STATUSES, Job, run_job
+from .jobs import PROBLEM_STATUSES, Job, run_job, varying_keys
 from .results import (
     format_mean_std,
     is_upper_bound,
@@ -72,23 +72,12 @@ class Table:
         return varying + ["method"]
 
 
-def _setting_keys(jobs: list[Job]) -> list[str]:
-    """Override keys whose value differs between jobs, other than dataset and notion."""
-    values = defaultdict(set)
-    for job in jobs:
-        for item in job.overrides:
-            key, _, value = item.partition("=")
-            values[key.lstrip("+~")].add(value)
-    differs = [k for k, v in values.items() if len(v) > 1 or any(job.override(k) is None for job in jobs)]
-    return sorted(k for k in differs if k not in ("dataset", "notion"))
-
-
 def build_table(jobs: list[Job], metrics=None, heading: str | None = None) -> Table:
     """The rows of ``jobs`` (by dataset, notion, job order, method); ``metrics`` None = all present."""
     finished = [job for job in jobs if job.status == "ok"]
     if metrics is None:
         metrics = ordered_metrics({m for job in finished for per in job.results["methods"].values() for m in per})
-    keys = _setting_keys(jobs)
+    keys = [k for k in varying_keys(jobs) if k not in ("dataset", "notion")]
     rows = []
     for order, job in enumerate(finished):
         results = job.results
