@@ -58,27 +58,38 @@ def test_report_reads_only_this_sweeps_jobs(tmp_path):
     assert [(r["job"], r["status"], r["method"]) for r in rows] == [("0", "stale", "")]
 
 
-def test_reused_sweep_dir_is_archived_and_a_failed_job_fails_the_sweep(tmp_path, image_folder):
+def test_reused_sweep_dir_is_archived_and_failed_jobs_fail_the_sweep(tmp_path):
     old = tmp_path / "multirun"
     write_sweep(old, ["notion=label"], {0: (["notion=label"], fake_results(1), None), 1: (["x=1"], "error", None)})
-    # k=64 exceeds the tiny backbone's 32 dimensions: job 1 fails, job 0 runs; the plot is still drawn.
-    proc = run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *FAST, "experiment=sweep_dims",
-                          "n_components=4,64", multirun=True, check=False)
-    assert proc.returncode == 1, proc.stderr[-3000:]
+    proc = run_train_eval(tmp_path, "dataset=folder", "notion=label", f"dataset.root={tmp_path / 'nowhere'}",
+                          "logger=none", "n_components=8,16", multirun=True, check=False)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # every job failed: before, the sweep exited 0
     archived = [p for p in tmp_path.iterdir() if p.name.startswith("multirun.previous-")]
     assert len(archived) == 1 and f"{old} held an earlier sweep: archived to {archived[0]}" in proc.stdout
     assert json.loads((archived[0] / "0" / "results.json").read_text()) == fake_results(1)
     assert (archived[0] / "1" / "error.txt").is_file()
-    new = {p.name for p in old.iterdir()}
-    assert {"0", "1", "multirun.yaml", SWEEP_ID_FILE, "sweep_n_components.png"} <= new
-    assert (old / "0" / "results.json").is_file() and not (old / "0" / "error.txt").exists()
-    error = (old / "1" / "error.txt").read_text().strip().splitlines()
-    assert error[0] == "Traceback (most recent call last):" and error[-1].startswith("error: ") and "64" in error[-1]
-    assert not (old / "1" / "results.json").exists()
+    assert sorted(p.name for p in old.iterdir()) == [SWEEP_ID_FILE, "0", "1", "multirun.yaml"]
     sweep_id = (old / SWEEP_ID_FILE).read_text()
-    assert (old / "0" / SWEEP_ID_FILE).read_text() == sweep_id == (old / "1" / SWEEP_ID_FILE).read_text()
-    assert "1 of 2 job(s) failed" in proc.stderr and f"{old / '1'}: n_components=64: error.txt: error:" in proc.stderr
-    assert f"{old / 'sweep_n_components.png'}: 1 value(s) of n_components" in proc.stdout
+    for job, k in (("0", 8), ("1", 16)):
+        assert not (old / job / "results.json").exists() and (old / job / SWEEP_ID_FILE).read_text() == sweep_id
+        error = (old / job / "error.txt").read_text().strip().splitlines()
+        assert error[0] == "Traceback (most recent call last):" and "DatasetError" in "".join(error[1:-1])
+        assert error[-1].startswith("error: dataset 'folder'") and "nowhere" in error[-1]
+        assert f"{old / job}: n_components={k}: error.txt: error: dataset 'folder'" in proc.stderr
+    assert "2 of 2 job(s) failed" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_sweep_with_one_failed_job_draws_its_plot_then_exits_1(tmp_path, image_folder):
+    # k=64 exceeds the tiny backbone's 32 dimensions: job 1 fails, job 0 runs; the plot is drawn first.
+    proc = run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *FAST, "experiment=sweep_dims",
+                          "n_components=4,64", multirun=True, check=False)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    sweep = tmp_path / "multirun"
+    assert (sweep / "0" / "results.json").is_file() and not (sweep / "0" / "error.txt").exists()
+    assert "Traceback (most recent call last):" in (sweep / "1" / "error.txt").read_text()
+    assert "1 of 2 job(s) failed" in proc.stderr and f"{sweep / '1'}: n_components=64: error.txt: error:" in proc.stderr
+    assert f"{sweep / 'sweep_n_components.png'}: 1 value(s) of n_components" in proc.stdout
 
 
 def job_config(tmp_path, mode):
