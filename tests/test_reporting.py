@@ -210,3 +210,74 @@ def test_report_script_writes_files_and_signals_missing_runs(tmp_path, capsys):
     assert "| notion | setting | method | P@1 |" in printed
     assert {p.name for p in (tmp_path / "o").iterdir()} == {"report.md", "report.csv", "report.tex", "report.png", "sweep_n_components.png",
                                                           "sweep_n_components.csv"}
+
+
+def test_tables_show_the_protocol_and_a_dash_for_a_method_it_does_not_apply():
+    results = fake_results(3, methods=("indirect", "clip", "oracle"))
+    results["protocol"] = "paper"
+    results["not_applicable"] = {"pca": "the paper reports no PCA baseline here"}
+    md = results_table(results, "md")
+    assert "\nprotocol: paper\n" in md
+    assert "| pca | - | - | - | - |" in md and "- pca: not applicable (the paper reports no PCA baseline here)." in md
+    rows = list(csv.DictReader(io.StringIO(results_table(results, "csv"))))
+    pca = next(r for r in rows if r["method"] == "pca")
+    assert (pca["P@1 mean"], pca["status"], pca["reason"]) == ("", "not applicable", "the paper reports no PCA baseline here")
+    assert {r["protocol"] for r in rows} == {"paper"}
+    latex = results_table(results, "latex")
+    assert r"pca & - & - & - & - \\" in latex and r"\footnotesize protocol: paper}" in latex
+    assert [r["method"] for r in rows] == ["indirect", "clip", "pca", "oracle"]  # paper order, upper bound last
+    with pytest.raises(ResultsError, match=r"\['clip'\] listed under both 'methods' and 'not_applicable'"):
+        results_table({**results, "not_applicable": {"clip": "x"}})
+    with pytest.raises(ResultsError, match="'protocol' must be a string"):
+        results_table({**results, "protocol": 3})
+
+
+def test_a_run_is_a_sweep_of_one_job(tmp_path):
+    results = fake_results(4)
+    job = tmp_path / "m" / "0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["notion=color"]))
+    (job / "results.json").write_text(json.dumps(results))
+    report = write_sweep_report(tmp_path / "m", metrics=list(METRICS))
+    table_lines = [line for line in report["paths"]["md"].read_text().splitlines() if line.startswith(("| ", "**"))]
+    run_lines = [line for line in results_table(results, "md").splitlines() if line.startswith(("| ", "**"))]
+    assert table_lines[:len(run_lines)] == run_lines  # same caption, header and rows; then the job list
+    run_csv = results_table(results, "csv").splitlines()
+    sweep_csv = report["paths"]["csv"].read_text().splitlines()
+    assert [line.replace(",0,ok,", ",,ok,") for line in sweep_csv] == run_csv  # differs in the job number only
+
+
+def test_protocols_that_differ_between_jobs_become_a_column(tmp_path):
+    make_multirun(tmp_path / "m", missing=())
+    for number, protocol in ((0, "paper"), (1, "demo")):
+        path = tmp_path / "m" / str(number) / "results.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "protocol": protocol}))
+    md = write_sweep_report(tmp_path / "m")["paths"]["md"].read_text()
+    assert "| notion | protocol | setting | method |" in md and "protocol: " not in md
+    assert "| color | paper | n_components=64 | indirect |" in md and "| type | unspecified | n_components=64 |" in md
+
+
+def test_report_script_plots_a_categorical_sweep_in_sweep_order(tmp_path, capsys):
+    root = tmp_path / "m"
+    (root).mkdir()
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {
+        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": None},
+        "overrides": {"task": ["backbone=vit_l14_openai,demo,tiny"]}}}))
+    for number, backbone in enumerate(["vit_l14_openai", "demo", "tiny"]):
+        job = root / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"backbone={backbone}"]))
+        (job / "results.json").write_text(json.dumps({**fake_results(number), "backbone": backbone}))
+    spec = importlib.util.spec_from_file_location("report_script", Path(__file__).parents[1] / "scripts" / "report.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(root), "--sweep-param", "backbone"]) == 0  # before: "not numeric", exit 2
+    assert f"{root / 'sweep_backbone.png'}: 3 value(s) of backbone" in capsys.readouterr().out
+    assert (root / "sweep_backbone.png").read_bytes()[:8] == PNG_MAGIC
+    table = list(csv.DictReader(open(root / "sweep_backbone.csv")))
+    p1 = [row for row in table if row["metric"] == "P@1"]
+    assert [row["backbone"] for row in p1] == ["vit_l14_openai", "demo", "tiny"]  # sweep order, not sorted
+    expected = fake_results(1)["methods"]["indirect"]["precision_at_1"]["runs"]
+    assert float(p1[1]["mean"]) == pytest.approx(100 * np.mean(expected), abs=0.006)
+    assert float(p1[1]["clip mean"]) == pytest.approx(
+        100 * np.mean([r for n in range(3) for r in fake_results(n)["methods"]["clip"]["precision_at_1"]["runs"]]), abs=0.006)

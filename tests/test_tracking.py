@@ -1,9 +1,14 @@
 """Weights & Biases logging: offline runs write the table and the analysis images; summary keys."""
 import glob
 import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
-from conftest import run_train_eval
+import pytest
+
+from conftest import ROOT, run_train_eval
 from indirect.tracking import WandbTracker
 
 
@@ -31,3 +36,38 @@ def test_summary_keys_name_method_metric_and_saliency_columns():
                                    "saliency/object_share/raw backbone": 0.1,
                                    "saliency/object_share/indirect: color": 0.12}
     assert len(logged) == 1 and "results" in logged[0]
+
+
+def test_online_wandb_without_a_server_gives_up_after_init_timeout_in_one_line(tmp_path, monkeypatch, caplog):
+    import wandb
+
+    seen = {}
+
+    def init(**kwargs):
+        seen.update(kwargs)
+        raise wandb.errors.CommError("Run initialization has timed out after 10.0 sec.\nPlease try again.")
+
+    monkeypatch.setattr(wandb, "init", init)
+    tracker = WandbTracker(mode="online")
+    tracker.start({"seed": 0}, tmp_path, tags=[], name="run")
+    assert seen["mode"] == "online" and seen["settings"].init_timeout == 10  # W&B's own default waits 90 s
+    assert tracker.run is None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "indirect.tracking"]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert "gives up after 10 s" in warnings[0] and "local results are kept" in warnings[0]
+    assert warnings[0].endswith("[CommError: Run initialization has timed out after 10.0 sec.]")
+    tracker.finish()  # nothing to finish, nothing raised
+
+
+@pytest.mark.slow
+def test_online_wandb_against_an_unreachable_server_keeps_the_run(tmp_path):
+    # Nothing listens on port 9: W&B retries until its init_timeout, as it does without network.
+    env = {**os.environ, "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "a" * 40, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "train_eval.py"), f"paths.data_dir={tmp_path}/data",
+                           f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/run", "dataset=shapes",
+                           "dataset.n_images=30", "notion=color", "backbone=demo", "embed.num_workers=0", "logger=wandb",
+                           "logger.mode=online", "repetitions=1", "compare_with=[clip]", "n_components=8"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "could not start a run (it gives up after 10 s)" in proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["methods"]["indirect"]
