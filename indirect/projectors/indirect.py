@@ -30,10 +30,10 @@ def safe_arccos(x: torch.Tensor) -> torch.Tensor:
     is the formula itself: the original's float32 evaluation of acos(1 - eps) adds a constant
     ~4e-5 to every prompt beyond the edge, which moves no gradient.
     """
-    inner = torch.acos(x.clamp(-ARCCOS_EDGE, ARCCOS_EDGE))
-    upper = ARCCOS_SLOPE * (1.0 - x)
-    lower = math.pi - ARCCOS_SLOPE * (1.0 + x)
-    return torch.where(x > ARCCOS_EDGE, upper, torch.where(x < -ARCCOS_EDGE, lower, inner))
+    beyond = x.abs() > ARCCOS_EDGE
+    inner = torch.acos(torch.where(beyond, torch.zeros_like(x), x))   # finite gradient where unused
+    line = torch.where(x > 0, ARCCOS_SLOPE * (1.0 - x), math.pi - ARCCOS_SLOPE * (1.0 + x))
+    return torch.where(beyond, line, inner)
 
 
 def reconstruction_loss(U: torch.Tensor, T: torch.Tensor, ortho_weight: float = 0.0) -> torch.Tensor:
