@@ -135,7 +135,7 @@ class InDiReCT(Projector):
             self._fit_faithful(texts, generator)
         else:
             self._fit_fast(texts, generator, mode)
-        self.loss_ = float(reconstruction_loss(self.components_.double(), texts.double(), self.ortho_weight))
+        self.loss_ = self._loss_on(texts)
 
     def _fit_faithful(self, texts: torch.Tensor, generator: torch.Generator) -> None:
         device = self._device()
@@ -239,6 +239,11 @@ class InDiReCT(Projector):
         """The paper's objective (mean safe arccos, plus the orthogonality penalty when its
         weight is non-zero) of the fitted U on ``text_embeddings`` (normalised, deduplicated)."""
         self._check_fitted()
-        texts = unique_unit_rows(as_tensor(text_embeddings, "text_embeddings")).double()
+        return self._loss_on(as_tensor(text_embeddings, "text_embeddings"))
+
+    def _loss_on(self, texts: torch.Tensor) -> float:
+        """The objective in float64 on rows normalised in float64: float32 unit rows are off unit
+        length by ~6e-8, which the safe arccos' line (slope ~4472) would turn into a spurious ~-3e-4."""
+        texts = l2_normalize(unique_unit_rows(texts).double())
         with torch.no_grad():
             return float(reconstruction_loss(self.components_.double(), texts, self.ortho_weight))
