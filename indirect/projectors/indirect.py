@@ -20,19 +20,20 @@ ARCCOS_SLOPE = math.acos(ARCCOS_EDGE) / ARCCOS_EPS   # the original's slope, not
 
 
 def safe_arccos(x: torch.Tensor) -> torch.Tensor:
-    """arccos, continued linearly beyond |x| > 1 - 1e-7 exactly as the original code does.
+    """arccos, continued linearly beyond |x| > 1 - eps (eps = 1e-7) exactly as the original code.
 
     The true derivative -1/sqrt(1 - x^2) is infinite at x = +-1, which a perfectly reconstructed
     prompt reaches. Beyond the edge the original (after pytorch issue 8069) uses the straight
-    line through (1 - eps, arccos(1 - eps)) that reaches 0 at x = 1, i.e. slope(1 - x) with
-    slope = arccos(1 - eps) / eps (about twice arccos' own slope there), mirrored below -1 + eps,
-    where it reaches pi at x = -1. Written as slope(1 - x), which is exact in float32 near 1, it
-    is the formula itself: the original's float32 evaluation of acos(1 - eps) adds a constant
-    ~4e-5 to every prompt beyond the edge, which moves no gradient.
+    line through (1 - eps, arccos(1 - eps)) with slope arccos(1 - eps) / eps (about twice
+    arccos' own slope there), so it reaches 0 at x = 1; mirrored below -1 + eps, reaching pi at
+    x = -1. The expression is the original's, operation for operation, so it is the formula in
+    float64 and the original's float32 numbers in float32 (where acos(1 - eps) rounds to
+    4.9e-4, not 4.5e-4, and every prompt beyond the edge gets ~4e-5 more; no gradient changes).
     """
     beyond = x.abs() > ARCCOS_EDGE
     inner = torch.acos(torch.where(beyond, torch.zeros_like(x), x))   # finite gradient where unused
-    line = torch.where(x > 0, ARCCOS_SLOPE * (1.0 - x), math.pi - ARCCOS_SLOPE * (1.0 + x))
+    sign = torch.sign(x)
+    line = torch.acos(sign * (1 - ARCCOS_EPS)) - ARCCOS_SLOPE * sign * (x.abs() - 1 + ARCCOS_EPS)
     return torch.where(beyond, line, inner)
 
 
