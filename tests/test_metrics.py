@@ -104,6 +104,33 @@ def test_full_ranking_by_hand():
     assert_close_to_pml(x, ["a", "b", "b", "a"], k=None, metrics=list(RETRIEVAL_METRICS))
 
 
+def raw_features_whose_norm_carries_the_class(seed):
+    """CLIP-like raw features (norms ~20, a shared offset) where two classes differ mostly in
+    length: normalising them first would change every retrieval figure."""
+    rng = np.random.default_rng(seed)
+    direction = rng.normal(size=(4, 24))
+    labels = rng.integers(0, 4, 240)
+    scale = np.where(labels % 2 == 0, 1.0, 1.6)[:, None]
+    x = scale * (5 * direction[labels // 2] + rng.normal(size=(240, 24)))
+    return x.astype(np.float32), labels
+
+
+def test_raw_features_match_the_original_accuracy_calculator_call():
+    """The paper's evaluation: each method's output as it comes, pml's AccuracyCalculator with its
+    defaults (k=None, Euclidean faiss k-NN), every image a query against all others."""
+    from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+
+    x, y = raw_features_whose_norm_carries_the_class(21)
+    ours = evaluate(x, y, k=None, metrics=list(RETRIEVAL_METRICS))
+    calculator = AccuracyCalculator(include=RETRIEVAL_METRICS, device=torch.device("cpu"))
+    ref = calculator.get_accuracy(x, y, x, y, ref_includes_query=True)   # the original's call, pml 2 names
+    for name in RETRIEVAL_METRICS:
+        assert ours[name] == pytest.approx(float(ref[name]), abs=TOL), name
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    on_unit = evaluate(unit, y, k=None, metrics=list(RETRIEVAL_METRICS))
+    assert abs(on_unit["mean_average_precision_at_r"] - ours["mean_average_precision_at_r"]) > 0.05
+
+
 def test_ties_are_broken_by_index_like_faiss():
     """Permuting the duplicates changes which label wins a tie: pml and we must agree exactly."""
     x, y = duplicated(300, 25, 4, 5)

@@ -5,21 +5,30 @@ import torch
 from torch import nn
 
 from .base import Projector, l2_normalize, seed_from
-from .training import adam_with_patience, seeded
+from .training import MAX_STEPS, adam_with_patience, seeded
 
 
 class _Autoencoder(Projector):
     """Shared fit: sum-of-squared-errors reconstruction of the L2-normalised prompts with
-    full-batch Adam and patience, as in the original code. Subclasses define the layers."""
+    full-batch Adam and patience, as in the original code. Subclasses define the layers.
+
+    Defaults (our numerics): images are L2-normalised before the encoder, like the prompts it
+    was fitted on (``normalize_input``), and its output is L2-normalised (``normalize_output``).
+    The paper's numerics are ``normalize_input=False, normalize_output=False``: the original
+    applied the encoder to the raw image features and evaluated its output as it came.
+    """
 
     fit_on = "text"
     depends_on_seed = True
     weight_decay = 0.0
     _state_attrs = ("encoder_weights_", "decoder_weights_")
 
-    def __init__(self, n_components: int = 128, lr: float = 0.01, patience: int = 100,
-                 max_iter: int = 10000, random_state=None, device="auto"):
+    def __init__(self, n_components: int = 128, normalize_input: bool = True, normalize_output: bool = True,
+                 lr: float = 0.01, patience: int = 100, max_iter: int = MAX_STEPS, random_state=None,
+                 device="auto"):
         self.n_components = n_components
+        self.normalize_input = normalize_input
+        self.normalize_output = normalize_output
         self.lr = lr
         self.patience = patience
         self.max_iter = max_iter
@@ -48,7 +57,7 @@ class _Autoencoder(Projector):
         self.encoder_.eval().requires_grad_(False)  # gradients reach the input only when it asks for them
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
-        return self.encoder_.to(X.device)(l2_normalize(X))
+        return self.encoder_.to(X.device)(l2_normalize(X) if self.normalize_input else X)
 
 
 class LinearAutoencoder(_Autoencoder):

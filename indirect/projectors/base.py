@@ -1,6 +1,8 @@
 """The estimator contract every projector follows, and the plumbing they share.
 
-A projector maps (n, D) image embeddings to (n, k) unit vectors. It follows scikit-learn's
+A projector maps (n, D) image embeddings to (n, k) vectors, unit length unless it was built with
+``normalize_output=False`` (the paper's numerics for the CLIP, PCA and autoencoder baselines, whose
+original outputs are not normalised). It follows scikit-learn's
 contract (constructor arguments stored as given, ``fit -> self``, learned state in trailing
 underscore attributes) so the pipeline can treat InDiReCT and every baseline alike, and it
 saves its fitted state as a dict of tensors and plain values so that ``torch.load`` can read it
@@ -20,6 +22,10 @@ from indirect.errors import ProjectorError
 
 FORMAT_VERSION = 1
 
+
+class NotApplicable(ProjectorError):
+    """The method cannot produce this figure at all (the paper's "-"), e.g. PCA asked for more
+    components than there are prompts; the message is the reason, to be reported, not a number."""
 
 
 class NotFittedError(ProjectorError, AttributeError):
@@ -93,9 +99,10 @@ def _plain(value):
 
 
 class Projector:
-    """Base class: scikit-learn style estimator from (n, D) embeddings to (n, k) unit vectors.
+    """Base class: scikit-learn style estimator from (n, D) embeddings to (n, k) vectors.
 
-    Subclasses set the class attributes below, implement ``_fit`` and ``_transform`` on float32
+    ``transform`` L2-normalises the rows ``_transform`` returns unless the projector has a
+    ``normalize_output`` parameter set to False. Subclasses set the class attributes below, implement ``_fit`` and ``_transform`` on float32
     tensors, and list their learned attributes in ``_state_attrs`` (saved and restored by
     :meth:`save` / :meth:`load`). Inputs may be numpy arrays or tensors; outputs come back in the
     same kind (numpy float32 in -> numpy float32 out).
@@ -138,7 +145,10 @@ class Projector:
             raise ProjectorError(
                 f"{type(self).__name__} was fitted on {self.n_features_in_}-dim embeddings but got "
                 f"{X_t.shape[1]}-dim ones; use embeddings from the same backbone")
-        return like_input(l2_normalize(self._transform(X_t)), X)
+        projected = self._transform(X_t)
+        if getattr(self, "normalize_output", True):
+            projected = l2_normalize(projected)
+        return like_input(projected, X)
 
     def fit_transform(self, X, y=None):
         return self.fit(X, y).transform(X)

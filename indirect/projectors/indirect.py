@@ -12,23 +12,29 @@ import math
 import torch
 
 from .base import Projector, ProjectorError, as_tensor, l2_normalize, seed_from
-from .training import adam_with_patience
+from .training import MAX_STEPS, adam_with_patience
 
-ARCCOS_EDGE = 1.0 - 1e-7
+ARCCOS_EPS = 1e-7
+ARCCOS_EDGE = 1.0 - ARCCOS_EPS
+ARCCOS_SLOPE = math.acos(ARCCOS_EDGE) / ARCCOS_EPS   # the original's slope, not arccos' tangent
 
 
-def safe_arccos(x: torch.Tensor, edge: float = ARCCOS_EDGE) -> torch.Tensor:
-    """arccos with a linear extension beyond |x| > ``edge``, as in the original code.
+def safe_arccos(x: torch.Tensor) -> torch.Tensor:
+    """arccos, continued linearly beyond |x| > 1 - eps (eps = 1e-7) exactly as the original code.
 
     The true derivative -1/sqrt(1 - x^2) is infinite at x = +-1, which a perfectly reconstructed
-    prompt reaches; continuing arccos by its tangent at +-edge keeps the gradient finite.
+    prompt reaches. Beyond the edge the original (after pytorch issue 8069) uses the straight
+    line through (1 - eps, arccos(1 - eps)) with slope arccos(1 - eps) / eps (about twice
+    arccos' own slope there), so it reaches 0 at x = 1; mirrored below -1 + eps, reaching pi at
+    x = -1. The expression is the original's, operation for operation, so it is the formula in
+    float64 and the original's float32 numbers in float32 (where acos(1 - eps) rounds to
+    4.9e-4, not 4.5e-4, and every prompt beyond the edge gets ~4e-5 more; no gradient changes).
     """
-    edge_t = torch.tensor(edge, dtype=x.dtype, device=x.device)
-    slope = -1.0 / torch.sqrt(1.0 - edge_t * edge_t)
-    inner = torch.acos(x.clamp(-edge, edge))
-    upper = torch.acos(edge_t) + slope * (x - edge_t)
-    lower = torch.acos(-edge_t) + slope * (x + edge_t)
-    return torch.where(x > edge, upper, torch.where(x < -edge, lower, inner))
+    beyond = x.abs() > ARCCOS_EDGE
+    inner = torch.acos(torch.where(beyond, torch.zeros_like(x), x))   # finite gradient where unused
+    sign = torch.sign(x)
+    line = torch.acos(sign * (1 - ARCCOS_EPS)) - ARCCOS_SLOPE * sign * (x.abs() - 1 + ARCCOS_EPS)
+    return torch.where(beyond, line, inner)
 
 
 def reconstruction_loss(U: torch.Tensor, T: torch.Tensor, ortho_weight: float = 0.0) -> torch.Tensor:
@@ -50,8 +56,12 @@ def unique_unit_rows(X: torch.Tensor) -> torch.Tensor:
 class InDiReCT(Projector):
     """InDiReCT projector (Kobs et al., WACV 2023), fitted on prompt text embeddings.
 
-    ``solver="faithful"`` is the original optimisation: U ~ N(0, 0.1) (std 0.1), full-batch Adam
-    (``lr``), stop when the best loss has not improved for ``patience`` steps, keep the best U.
+    ``solver="faithful"`` is the original optimisation: all k rows of U ~ N(0, 0.1) (std 0.1),
+    full-batch Adam (``lr``), the loss recorded before each step and the U it was computed at kept
+    when it is the lowest so far, stop when it has not improved for ``patience`` steps. Its only
+    cap is ``max_iter`` (100,000 by default; the original's longest logged runs pass 8,000 steps),
+    with a ``ConvergenceWarning`` if reached. With the defaults (lr 0.01, patience 100) it is the
+    paper's numerics.
 
     ``solver="fast"`` (default) reaches an equal or lower value of the same loss in far less time:
     it starts from the uncentred PCA of the prompts (top-k right singular vectors, the solution of
@@ -93,7 +103,7 @@ class InDiReCT(Projector):
 
     def __init__(self, n_components: int = 128, solver: str = "fast", surplus: str = "auto",
                  ortho_weight: float = 0.0, lr: float = 0.01, patience: int = 100,
-                 max_iter: int = 10000, tol: float = 1e-7, polish_iter: int | None = None,
+                 max_iter: int = MAX_STEPS, tol: float = 1e-7, polish_iter: int | None = None,
                  random_state=None, device="auto"):
         self.n_components = n_components
         self.solver = solver
@@ -126,7 +136,7 @@ class InDiReCT(Projector):
             self._fit_faithful(texts, generator)
         else:
             self._fit_fast(texts, generator, mode)
-        self.loss_ = float(reconstruction_loss(self.components_.double(), texts.double(), self.ortho_weight))
+        self.loss_ = self._loss_on(texts)
 
     def _fit_faithful(self, texts: torch.Tensor, generator: torch.Generator) -> None:
         device = self._device()
@@ -230,6 +240,11 @@ class InDiReCT(Projector):
         """The paper's objective (mean safe arccos, plus the orthogonality penalty when its
         weight is non-zero) of the fitted U on ``text_embeddings`` (normalised, deduplicated)."""
         self._check_fitted()
-        texts = unique_unit_rows(as_tensor(text_embeddings, "text_embeddings")).double()
+        return self._loss_on(as_tensor(text_embeddings, "text_embeddings"))
+
+    def _loss_on(self, texts: torch.Tensor) -> float:
+        """The objective in float64 on rows normalised in float64: float32 unit rows are off unit
+        length by ~6e-8, which the safe arccos' line (slope ~4472) would turn into a spurious ~-3e-4."""
+        texts = l2_normalize(unique_unit_rows(texts).double())
         with torch.no_grad():
             return float(reconstruction_loss(self.components_.double(), texts, self.ortho_weight))

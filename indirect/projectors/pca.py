@@ -4,18 +4,24 @@ from __future__ import annotations
 import torch
 from sklearn.decomposition import PCA
 
-from .base import Projector, l2_normalize, seed_from
+from .base import NotApplicable, Projector, l2_normalize, seed_from
 
 
 class PCAProjector(Projector):
-    """sklearn ``PCA`` on the L2-normalised prompt embeddings; images are L2-normalised, centred
-    with the prompts' mean and projected on the components.
+    """sklearn ``PCA`` on the L2-normalised prompt embeddings; images are centred with the
+    prompts' mean and projected on the components.
 
-    PCA can find at most ``min(n_prompts, D)`` components (the original code failed when
-    ``n_components`` exceeded the number of prompts). Here the number actually fitted,
-    ``n_components_ = min(n_components, n_prompts, D)``, is recorded, and the output is zero-padded
-    to ``n_components`` columns so every projector of a run has the same output size; the padded
-    columns are 0 for every image and change no distance.
+    Defaults (our numerics): images are L2-normalised first (``normalize_input``), the output is
+    L2-normalised (``normalize_output``), and when ``n_components`` exceeds what PCA can find,
+    ``min(n_prompts, D)``, the ``n_components_`` found are zero-padded to ``n_components``
+    columns (``pad``) so every projector of a run has the same output size; the padded columns
+    are 0 for every image and change no distance.
+
+    The paper's numerics are ``normalize_input=False, normalize_output=False, pad=False``: the
+    original fitted PCA on the normalised, deduplicated prompts and applied it to the *raw*
+    image features, and sklearn refused more components than prompts, which the paper reports
+    as "-": ``fit`` then raises :class:`~indirect.projectors.base.NotApplicable` (its message
+    is the reason).
     """
 
     method_name = "pca"
@@ -23,20 +29,30 @@ class PCAProjector(Projector):
     depends_on_seed = True
     _state_attrs = ("components_", "mean_", "n_components_", "explained_variance_ratio_")
 
-    def __init__(self, n_components: int = 128, random_state=None, device="auto"):
+    def __init__(self, n_components: int = 128, normalize_input: bool = True, normalize_output: bool = True,
+                 pad: bool = True, random_state=None, device="auto"):
         self.n_components = n_components
+        self.normalize_input = normalize_input
+        self.normalize_output = normalize_output
+        self.pad = pad
         self.random_state = random_state
         self.device = device
 
     def _fit(self, X: torch.Tensor, y) -> None:
         texts = l2_normalize(X).cpu().double().numpy()
-        self.n_components_ = int(min(int(self.n_components), *texts.shape))
+        limit = min(texts.shape)
+        if not self.pad and int(self.n_components) > limit:
+            raise NotApplicable(
+                f"PCA finds at most {limit} components in {texts.shape[0]} prompts of dimension {texts.shape[1]}, "
+                f"fewer than n_components={self.n_components}: not applicable (the paper's '-')")
+        self.n_components_ = int(min(int(self.n_components), limit))
         pca = PCA(self.n_components_, random_state=seed_from(self.random_state)).fit(texts)
         self.components_ = torch.from_numpy(pca.components_).float()
         self.mean_ = torch.from_numpy(pca.mean_).float()
         self.explained_variance_ratio_ = torch.from_numpy(pca.explained_variance_ratio_).float()
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
-        projected = (l2_normalize(X) - self.mean_.to(X.device)) @ self.components_.to(X.device).T
+        images = l2_normalize(X) if self.normalize_input else X
+        projected = (images - self.mean_.to(X.device)) @ self.components_.to(X.device).T
         missing = int(self.n_components) - self.n_components_
         return torch.nn.functional.pad(projected, (0, missing))

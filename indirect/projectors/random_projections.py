@@ -7,7 +7,8 @@ from .base import Projector, l2_normalize, seed_from
 
 
 class RandomEmbedding(Projector):
-    """Each image gets a random unit vector of size k, ignoring its content: the chance floor.
+    """Each image gets a random unit vector of size k, ignoring its content: the chance floor
+    (the original's, under both numerics).
 
     The vectors are drawn at transform time from a generator seeded with ``random_state``, so
     the same projector gives the same vectors for the same number of images.
@@ -32,7 +33,8 @@ class RandomEmbedding(Projector):
 
 
 class RandomTransform(Projector):
-    """U ~ N(0, 0.1) (k x D) and InDiReCT's transform, without fitting: what the fit adds."""
+    """U ~ N(0, 0.1) (k x D) and InDiReCT's transform normalize(U normalize(x)), without fitting:
+    what the fit adds. The original's, under both numerics."""
 
     method_name = "random_transform"
     fit_on = "none"
