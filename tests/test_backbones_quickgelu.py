@@ -151,6 +151,19 @@ def test_activation_follows_the_tags_record(model_name, tag, quick_gelu, built):
         assert open_clip_pretrained.get_pretrained_cfg(spec.model_name, tag).get("quick_gelu", False) == quick_gelu
 
 
+def test_every_tag_open_clip_records_as_quick_gelu_is_built_with_it_under_either_name():
+    recorded = 0
+    for model_name, tag in open_clip.list_pretrained():
+        tag_quick_gelu = open_clip_pretrained.get_pretrained_cfg(model_name, tag).get("quick_gelu", False)
+        config_quick_gelu = (open_clip.get_model_config(model_name) or {}).get("quick_gelu", False)
+        assert model_spec(model_name, tag).quick_gelu == (tag_quick_gelu or config_quick_gelu), (model_name, tag)
+        if tag_quick_gelu:
+            recorded += 1
+            base = model_name.removesuffix("-quickgelu")
+            assert model_spec(base, tag).quick_gelu and model_spec(base + "-quickgelu", tag).quick_gelu
+    assert recorded >= 20  # OpenAI's 9 models, their -quickgelu twins, LAION-400M, MetaCLIP, DFN...
+
+
 @pytest.mark.parametrize("model_name,tag,force,right", [
     ("ViT-B-32", "openai", False, "backbone.model_name=ViT-B-32-quickgelu"),
     ("ViT-B-32-quickgelu", "laion2b_s34b_b79k", None, "backbone.model_name=ViT-B-32"),
@@ -167,6 +180,8 @@ def test_explicit_agreeing_choices_are_accepted():
     assert model_spec("ViT-B-32", "openai", force_quick_gelu=True).quick_gelu
     assert not model_spec("ViT-B-32", "laion2b_s34b_b79k", force_quick_gelu=False).quick_gelu
     assert model_spec("indirect-tiny-vit", None, force_quick_gelu=True).quick_gelu
+    roberta = model_spec("roberta-ViT-B-32", None, force_quick_gelu=False)  # its config says QuickGELU
+    assert not roberta.quick_gelu and create_kwargs(roberta) == {"quick_gelu": False}
 
 
 def test_random_weights_follow_force_quick_gelu():
