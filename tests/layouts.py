@@ -65,12 +65,18 @@ CARS196_NAMED_CLASSES = {
     150: "Ram C/V Cargo Van Minivan 2012",
     196: "FIAT 500 Abarth 2012",
 }
+CARS196_NAMED_TYPES = {1: "SUV", 10: "Convertible", 99: "SUV", 120: "Sedan", 150: "Minivan", 196: "Hatchback"}
 CARS196_IMAGES_PER_CLASS = {1: 2, 10: 2, 99: 3, 120: 3, 150: 2, 196: 2}
 CARS196_COLORS = ("black", "white", "red", "silver", "blue", "mixed")
 
 
 def cars196_class_names() -> list[str]:
     return [CARS196_NAMED_CLASSES.get(i, f"Make{i} Model{i} Sedan 2012") for i in range(1, 197)]
+
+
+def cars196_type(class_id: int) -> str:
+    """The body type of a fixture class (the unnamed ones are ``Make<i> Model<i> Sedan 2012``)."""
+    return CARS196_NAMED_TYPES.get(class_id, "Sedan")
 
 
 def _cell(strings: list[str]) -> np.ndarray:
@@ -90,14 +96,16 @@ def _struct(rows: list[dict]) -> np.ndarray:
     return struct
 
 
-def make_cars196(root: Path, reverse: bool = False, color_csv: bool = True) -> Path:
-    """The full release: ``car_ims/NNNNNN.jpg``, ``cars_annos.mat`` and (optionally) the authors' ``Cars196.csv``."""
+def make_cars196(root: Path, reverse: bool = False, color_csv: bool = True, class_names: list[str] | None = None,
+                 images_per_class: dict[int, int] | None = None) -> Path:
+    """The full release: ``car_ims/NNNNNN.jpg``, ``cars_annos.mat`` and (optionally) the authors' ``Cars196.csv``;
+    ``class_names`` (196) and ``images_per_class`` replace the fixture's own."""
     import scipy.io
 
     base = Path(root) / "cars196"
     rows, csv_lines, number = [], ["img_name,class_name,class_index,manufacturer,model,type,year,color"], 0
-    names = cars196_class_names()
-    for class_id, count in CARS196_IMAGES_PER_CLASS.items():
+    names = class_names or cars196_class_names()
+    for class_id, count in (images_per_class or CARS196_IMAGES_PER_CLASS).items():
         for _ in range(count):
             number += 1
             relative = f"car_ims/{number:06d}.jpg"
@@ -105,7 +113,7 @@ def make_cars196(root: Path, reverse: bool = False, color_csv: bool = True) -> P
             rows.append({"relative_im_path": relative, "bbox_x1": 1, "bbox_y1": 1, "bbox_x2": 7, "bbox_y2": 7,
                          "class": class_id, "test": number % 2})
             color = CARS196_COLORS[number % len(CARS196_COLORS)]
-            csv_lines.append(f"{number:06d}.jpg,\"{names[class_id - 1]}\",{class_id},x,x,x,2012,{color}")
+            csv_lines.append(f"{number:06d}.jpg,\"{names[class_id - 1]}\",{class_id},x,x,{cars196_type(class_id)},2012,{color}")
     if reverse:
         rows.reverse()
     scipy.io.savemat(base / "cars_annos.mat", {"annotations": _struct(rows), "class_names": _cell(names)})

@@ -1,10 +1,35 @@
+import csv
+import logging
+from collections import Counter
+from importlib import resources
+
 import pytest
 import scipy.io
 
 from indirect.datasets.base import DatasetError
-from indirect.datasets.car_names import parse_car_name
+from indirect.datasets.car_names import BODY_TYPES, parse_car_name
 from indirect.datasets.cars196 import load_cars196
-from layouts import cars196_expected_color, make_cars196, make_cars196_devkit
+from layouts import cars196_class_names, cars196_expected_color, make_cars196, make_cars196_devkit
+
+# Classes per body type in car_types.csv: all 196, and the evaluation half (99-196).
+TYPES_ALL = {"Sedan": 50, "SUV": 35, "Coupe": 33, "Convertible": 26, "Cab": 18, "Hatchback": 14, "Van": 7,
+             "Wagon": 7, "Minivan": 6}
+TYPES_EVAL = {"Sedan": 25, "SUV": 21, "Coupe": 15, "Convertible": 11, "Hatchback": 11, "Cab": 7, "Minivan": 4,
+              "Van": 4}
+# The class names with no body-type word, and the type of the actual car.
+UNTYPED_NAMES = {
+    "Acura TL Type-S 2008": "Sedan", "Acura Integra Type R 2001": "Coupe", "Buick Regal GS 2012": "Sedan",
+    "Chevrolet Corvette ZR1 2012": "Coupe", "Chevrolet Corvette Ron Fellows Edition Z06 2007": "Coupe",
+    "Chevrolet HHR SS 2010": "Wagon", "Chevrolet Cobalt SS 2010": "Coupe", "Chevrolet TrailBlazer SS 2009": "SUV",
+    "Chrysler 300 SRT-8 2010": "Sedan", "Dodge Challenger SRT8 2011": "Coupe", "Dodge Charger SRT-8 2009": "Sedan",
+    "FIAT 500 Abarth 2012": "Hatchback", "Ford Ranger SuperCab 2011": "Cab", "Jaguar XK XKR 2012": "Coupe",
+    "Lamborghini Gallardo LP 570-4 Superleggera 2012": "Coupe",
+}
+
+
+def _type_table() -> list[dict]:
+    with resources.files("indirect.datasets").joinpath("car_types.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 @pytest.mark.parametrize("name, make, body_type, year", [
@@ -21,6 +46,9 @@ from layouts import cars196_expected_color, make_cars196, make_cars196_devkit
     ("Jaguar XK XKR 2012", "Jaguar", "Coupe", 2012),
     ("smart fortwo Convertible 2012", "smart", "Convertible", 2012),
     ("Volvo 240 Sedan 1993", "Volvo", "Sedan", 1993),
+    ("Ford Ranger SuperCab 2011", "Ford", "Cab", 2011),
+    ("Chrysler 300 SRT-8 2010", "Chrysler", "Sedan", 2010),
+    ("Lamborghini Gallardo LP 570-4 Superleggera 2012", "Lamborghini", "Coupe", 2012),
 ])
 def test_class_names_split_into_make_body_type_and_year(name, make, body_type, year):
     car = parse_car_name(name)
@@ -30,6 +58,66 @@ def test_class_names_split_into_make_body_type_and_year(name, make, body_type, y
 def test_unknown_untyped_class_has_no_body_type():
     car = parse_car_name("Acme Roadrunner X 2010")
     assert car.body_type is None and car.model == "Roadrunner X"
+
+
+def test_type_table_holds_all_196_class_names_each_with_a_type():
+    rows = _type_table()
+    assert [int(row["class_index"]) for row in rows] == list(range(1, 197))
+    assert len({row["class_name"] for row in rows}) == 196
+    assert all(row["type"] in BODY_TYPES for row in rows)
+    assert Counter(row["type"] for row in rows) == TYPES_ALL
+    assert Counter(row["type"] for row in rows[98:]) == TYPES_EVAL
+    untyped = {}
+    for row in rows:
+        words = [word for word in row["class_name"].split()[1:-1] if word in BODY_TYPES]
+        if words:  # a name that spells its type: the table agrees with its last body-type word
+            assert row["type"] == words[-1], row
+        else:
+            untyped[row["class_name"]] = row["type"]
+    assert untyped == UNTYPED_NAMES
+
+
+def _real_names() -> list[str]:
+    return [row["class_name"] for row in _type_table()]
+
+
+def test_every_evaluation_image_gets_a_type_and_the_counts_are_logged(tmp_path, caplog):
+    per_class = {class_id: 1 for class_id in (1, 4, 60, *range(99, 197))}
+    per_class[111] = 3  # Ford Ranger SuperCab: no body-type word
+    root = make_cars196(tmp_path, color_csv=False, class_names=_real_names(), images_per_class=per_class)
+    with caplog.at_level(logging.INFO, logger="indirect.datasets.cars196"):
+        data = load_cars196(root)
+    assert len(data) == 100 and data.labels["type"].notna().all()
+    expected = dict(TYPES_EVAL, Cab=TYPES_EVAL["Cab"] + 2)
+    assert data.notes["images_per_type"] == expected
+    assert set(data.labels.loc[data.labels["class_id"] == 111, "type"]) == {"Cab"}
+    assert "classes_without_type" not in data.notes
+    logged = [record.getMessage() for record in caplog.records if "images per body type" in record.getMessage()]
+    assert len(logged) == 1 and "Sedan 25" in logged[0] and "Cab 9" in logged[0]
+
+
+def test_authors_csv_type_overrides_the_table_where_it_has_one(tmp_path):
+    root = make_cars196(tmp_path, color_csv=False)
+    csv_path = tmp_path / "authors.csv"
+    csv_path.write_text("img_name,type,color\n000005.jpg,Pickup,red\ncar_ims/000006.jpg,suv ,red\n"
+                        "000008.jpg,,blue\n")
+    data = load_cars196(root, color_csv=str(csv_path))
+    types = data.labels["type"]
+    assert types["car_ims/000005.jpg"] == "Pickup"  # the authors' own value, as they wrote it
+    assert types["car_ims/000006.jpg"] == "SUV"  # their spelling of a table type is the table's
+    assert types["car_ims/000008.jpg"] == "Sedan"  # blank in the CSV: the table's type
+    assert types.notna().all() and data.notes["types_from_authors_csv"] == 2
+    assert data.notes["images_per_type"]["Pickup"] == 1
+
+
+def test_a_class_without_any_type_is_named_not_dropped_in_silence(tmp_path, caplog):
+    names = cars196_class_names()
+    names[149] = "Acme Roadrunner X 2010"
+    with caplog.at_level(logging.WARNING, logger="indirect.datasets.cars196"):
+        data = load_cars196(make_cars196(tmp_path, color_csv=False, class_names=names))
+    assert data.notes["classes_without_type"] == ["Acme Roadrunner X 2010"]
+    assert data.labels["type"].isna().sum() == 2
+    assert any("Acme Roadrunner X 2010" in record.getMessage() for record in caplog.records)
 
 
 def test_full_release_keeps_only_evaluation_classes(tmp_path):

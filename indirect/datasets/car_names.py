@@ -2,35 +2,28 @@
 
 A Cars196 class name is ``<make> <model words> [<body type>] <year>``. The make can be several
 words (``Aston Martin``, ``Land Rover``), so it is matched against a list of multi-word makes
-before falling back to the first word. The body type is the last body-type word in the name
-(``Ram C/V Cargo Van Minivan`` is a Minivan, ``Infiniti G Coupe IPL`` a Coupe); a few classes
-name no body type at all (``FIAT 500 Abarth``, ``Jaguar XK XKR``), and those take theirs from a
-small table of the actual cars, written from the cars' own specifications.
+before falling back to the first word.
+
+The body type comes from ``car_types.csv`` (shipped with the package): every one of the 196
+Stanford Cars class names with its type, so that every image has one. Most names end in a
+body-type word (``Ram C/V Cargo Van Minivan`` is a Minivan, ``Infiniti G Coupe IPL`` a Coupe);
+15 do not (``FIAT 500 Abarth``, ``Ford Ranger SuperCab``, ``Jaguar XK XKR``) and carry the
+type of the actual car, written from the cars' own specifications. A name outside the table
+(a renamed or foreign copy of the dataset) falls back to its last body-type word.
 """
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 MULTI_WORD_MAKES = ("AM General", "Alfa Romeo", "Aston Martin", "Land Rover", "Rolls Royce")
 
 BODY_TYPES = ("Sedan", "SUV", "Coupe", "Convertible", "Hatchback", "Wagon", "Cab", "Van", "Minivan")
 
-BODY_TYPE_OF_UNTYPED_CLASS = {
-    "Acura Integra Type R 2001": "Coupe",
-    "Acura TL Type-S 2008": "Sedan",
-    "Buick Regal GS 2012": "Sedan",
-    "Chevrolet Cobalt SS 2010": "Coupe",
-    "Chevrolet Corvette Ron Fellows Edition Z06 2007": "Coupe",
-    "Chevrolet Corvette ZR1 2012": "Coupe",
-    "Chevrolet HHR SS 2010": "Wagon",
-    "Chevrolet TrailBlazer SS 2009": "SUV",
-    "Dodge Challenger SRT8 2011": "Coupe",
-    "Dodge Charger SRT-8 2009": "Sedan",
-    "FIAT 500 Abarth 2012": "Hatchback",
-    "Jaguar XK XKR 2012": "Coupe",
-    "Lamborghini Gallardo LP 570-4 Superleggera 2012": "Coupe",
-}
+TYPE_TABLE = "car_types.csv"
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
@@ -55,7 +48,13 @@ def parse_car_name(class_name: str) -> CarName:
     manufacturer = next((make for make in MULTI_WORD_MAKES if name.lower().startswith(make.lower() + " ")), words[0])
     manufacturer = name[: len(manufacturer)]
     model = " ".join(body_words[len(manufacturer.split(" ")):])
-    body_type = next((word for word in reversed(body_words[len(manufacturer.split(" ")):]) if word in BODY_TYPES), None)
-    if body_type is None:
-        body_type = BODY_TYPE_OF_UNTYPED_CLASS.get(name)
+    body_type = body_type_table().get(name.casefold()) or next(
+        (word for word in reversed(body_words[len(manufacturer.split(" ")):]) if word in BODY_TYPES), None)
     return CarName(name, manufacturer, model, body_type, year)
+
+
+@lru_cache(maxsize=1)
+def body_type_table() -> dict[str, str]:
+    """``car_types.csv`` as {class name (casefolded): body type}."""
+    with resources.files("indirect.datasets").joinpath(TYPE_TABLE).open(newline="", encoding="utf-8") as handle:
+        return {" ".join(row["class_name"].split()).casefold(): row["type"] for row in csv.DictReader(handle)}

@@ -1,12 +1,16 @@
 """Cars196 (Stanford Cars): the second half of the 196 classes, with labels read off the class names.
 
-Model, make, body type and year come from the class name (:mod:`indirect.datasets.car_names`).
-Colour is not part of the official data: the paper's authors annotated it in their own CSV,
-which is used when present; without it the ``color`` column is reported missing with the exact
-file and columns needed (``notes["missing_columns"]``).
+Model, make and year come from the class name, the body type from the table of all 196 class
+names (:mod:`indirect.datasets.car_names`), so every image has one. Colour is not part of the
+official data: the paper's authors annotated it in their own CSV, which is used when present
+(its ``type`` column, when it has one, overrides the table for the images it covers); without it
+the ``color`` column is reported missing with the exact file and columns needed
+(``notes["missing_columns"]``).
 """
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -14,7 +18,9 @@ import pandas as pd
 import scipy.io
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
-from indirect.datasets.car_names import parse_car_name
+from indirect.datasets.car_names import BODY_TYPES, TYPE_TABLE, parse_car_name
+
+log = logging.getLogger(__name__)
 
 NAME = "cars196"
 SOURCE = "https://ai.stanford.edu/~jkrause/cars/car_dataset.html"
@@ -34,10 +40,11 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
     to ``root`` (``car_ims/008055.jpg``), so they do not depend on the order of the .mat rows.
 
     Label columns: ``class_id``, ``class_name`` (the model notion), ``manufacturer``, ``car_model``,
-    ``type`` (body type; None when the name has none and the table lacks the class), ``year``, and
-    ``color`` when ``color_csv`` (default ``<root>/Cars196.csv``) exists. The CSV's ``img_name``
-    is matched to an image by its relative path or, failing that, by its file name; images the
-    CSV does not cover get None.
+    ``type`` (body type, from ``car_types.csv``; the authors' CSV's ``type`` where it has one),
+    ``year``, and ``color`` when ``color_csv`` (default ``<root>/Cars196.csv``) exists. The CSV's
+    ``img_name`` is matched to an image by its relative path or, failing that, by its file name;
+    images the CSV does not cover get no colour and keep the table's type. The images per type
+    are logged and kept in ``notes["images_per_type"]``.
     """
     root = require_root(NAME, root, LAYOUT, SOURCE)
     if (root / "cars_annos.mat").exists():
@@ -61,14 +68,42 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
     if color_csv and not csv_path.is_absolute() and not csv_path.exists():
         csv_path = root / csv_path
     if csv_path.exists():
-        labels["color"] = _colors_from_csv(csv_path, ids)
+        table = _authors_table(csv_path)
+        labels["color"] = _by_image(table, "color", ids)
         notes["images_without_color"] = int(labels["color"].isna().sum())
+        if "type" in table.columns:
+            csv_types = pd.Series(_by_image(table, "type", ids), index=labels.index, dtype=object)
+            csv_types = csv_types.map(_canonical_type)
+            notes["types_from_authors_csv"] = int(csv_types.notna().sum())
+            labels["type"] = csv_types.where(csv_types.notna(), labels["type"])
     elif color_csv:
         raise DatasetError(f"dataset '{NAME}': color_csv {csv_path} does not exist; {_color_hint(csv_path)}")
     else:
         notes["missing_columns"] = {"color": f"dataset '{NAME}': label 'color' is not in the official release; "
                                              f"{_color_hint(csv_path)}"}
+    _note_types(labels, notes)
     return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels, notes)
+
+
+_CANONICAL_TYPE = {body_type.lower(): body_type for body_type in BODY_TYPES}
+
+
+def _canonical_type(value) -> str | None:
+    """The table's spelling of a type the CSV spells in another case (``suv`` -> ``SUV``); others as they are."""
+    return _CANONICAL_TYPE.get(value.lower(), value) if isinstance(value, str) else None
+
+
+def _note_types(labels: pd.DataFrame, notes: dict) -> None:
+    """Images per body type into ``notes`` and the log; classes without one named, not dropped in silence."""
+    counts = Counter(labels["type"].dropna())
+    notes["images_per_type"] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    log.info("%s: images per body type: %s", NAME, ", ".join(f"{t} {n}" for t, n in notes["images_per_type"].items()))
+    untyped = sorted(set(labels.loc[labels["type"].isna(), "class_name"]))
+    if untyped:
+        notes["classes_without_type"] = untyped
+        log.warning("%s: %d image(s) of %d class(es) have no body type (not in %s, no body-type word): %s; the type "
+                    "notion leaves them out", NAME, int(labels["type"].isna().sum()), len(untyped), TYPE_TABLE,
+                    "; ".join(untyped))
 
 
 def _color_hint(csv_path: Path) -> str:
@@ -77,16 +112,23 @@ def _color_hint(csv_path: Path) -> str:
             f"mixed, white, yellow, silver, red, other, blue); put the file there or set dataset.color_csv=<file>")
 
 
-def _colors_from_csv(csv_path: Path, ids: list[str]) -> list:
+def _authors_table(csv_path: Path) -> pd.DataFrame:
     table = pd.read_csv(csv_path, dtype=str)
     table.columns = [str(column).strip() for column in table.columns]
     missing = [column for column in ("img_name", "color") if column not in table.columns]
     if missing:
         raise DatasetError(f"dataset '{NAME}': {csv_path} lacks columns {', '.join(missing)}; {_color_hint(csv_path)}")
-    names = table["img_name"].str.strip().str.replace("\\", "/", regex=False)
-    colors = table["color"].str.strip().str.lower()
-    by_path = dict(zip(names, colors))
-    by_file = dict(zip(names.map(lambda name: name.rsplit("/", 1)[-1]), colors))
+    table["img_name"] = table["img_name"].str.strip().str.replace("\\", "/", regex=False)
+    return table
+
+
+def _by_image(table: pd.DataFrame, column: str, ids: list[str]) -> list:
+    """``column`` of the authors' CSV per image id (stripped; colours lower-cased); None where it has none."""
+    values = table[column].str.strip()
+    values = values.str.lower() if column == "color" else values
+    values = values.where(values.notna() & (values != ""), None)
+    by_path = dict(zip(table["img_name"], values))
+    by_file = dict(zip(table["img_name"].map(lambda name: name.rsplit("/", 1)[-1]), values))
     file_counts = pd.Series([image_id.rsplit("/", 1)[-1] for image_id in ids]).value_counts()
     result = []
     for image_id in ids:
