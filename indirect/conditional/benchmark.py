@@ -1,0 +1,67 @@
+"""Scoring queries with every method, and the demo-world benchmark in one call.
+
+:func:`evaluate_methods` is what an ``evaluation=conditional`` run needs once it has an embedding
+table, a text embedder, a :class:`~indirect.conditional.spaces.ConditionSpaces` and queries;
+:func:`demo_benchmark` builds those for ``dataset=shapes`` with the demo backbone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from indirect.conditional.metrics import Scorer, evaluate_scorer
+from indirect.conditional.queries import Query, check_queries
+from indirect.conditional.scorers import (METHODS, EmbeddingTable, NotionScorer, clip_scorer, image_text_scorer,
+                                          text_scorer)
+from indirect.conditional.shapes_queries import N_QUERIES, demo_queries
+from indirect.conditional.spaces import ConditionSpaces, DemoSpaces, EmbedText
+from indirect.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build_scorers(table: EmbeddingTable, embed_text: EmbedText, spaces: ConditionSpaces,
+                  methods: Sequence[str] = METHODS) -> dict[str, Scorer]:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"conditional method '{unknown[0]}' is not one of {', '.join(METHODS)}")
+    makers = {"clip": lambda: clip_scorer(table), "text": lambda: text_scorer(table, embed_text),
+              "image_text": lambda: image_text_scorer(table, embed_text),
+              "indirect": lambda: NotionScorer(table, spaces)}
+    return {name: makers[name]() for name in methods}
+
+
+def evaluate_methods(scorers: dict[str, Scorer], queries: Sequence[Query]) -> dict[str, dict]:
+    """Method -> {recall_at_1..3, chance_recall_at_1..3, n_queries}; the ``indirect`` entry also
+    gets ``fallback_conditions`` (focus conditions without a vocabulary, scored in the raw space)."""
+    queries = check_queries(queries)
+    results = {}
+    for name, scorer in scorers.items():
+        results[name] = evaluate_scorer(scorer, queries)
+        if isinstance(scorer, NotionScorer):
+            results[name]["fallback_conditions"] = sorted(scorer.fallbacks)
+    return results
+
+
+def demo_benchmark(notion: str, kinds: Sequence[str] = ("focus", "change"), n_queries: int = N_QUERIES,
+                   seed: int = 0, data_dir="data", cache_dir="cache", n_images: int = 2000,
+                   n_components: int = 128, methods: Sequence[str] = METHODS, conf_dir=ROOT / "conf") -> dict:
+    """The demo-world GeneCIS: kind -> method -> metrics, on the 2,000 demo evaluation images
+    (seed 0) embedded by the shipped demo backbone (both through the project's HDF5 caches)."""
+    from indirect.backbones.demo import DemoBackbone
+    from indirect.datasets.shapes import load_shapes
+    from indirect.embedding import embed_images, embed_texts
+
+    labelled = load_shapes(Path(data_dir) / "shapes", n_images=n_images, seed=0)
+    backbone = DemoBackbone(device="cpu")
+    embedded = embed_images(backbone, labelled, cache_dir, num_workers=0)
+    table = EmbeddingTable(embedded.ids, embedded.embeddings)
+
+    def embed_text(texts):
+        return embed_texts(backbone, list(texts), cache_dir)
+
+    spaces = DemoSpaces(embed_text, conf_dir, n_components, seed)
+    labels = labelled.labels.loc[embedded.ids]
+    return {kind: evaluate_methods(build_scorers(table, embed_text, spaces, methods),
+                                   demo_queries(labels, notion, kind, n_queries, seed))
+            for kind in kinds}
