@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from indirect.conditional.metrics import Scorer, evaluate_scorer
 from indirect.conditional.queries import Query, check_queries
 from indirect.conditional.scorers import (METHODS, EmbeddingTable, NotionScorer, clip_scorer, image_text_scorer,
@@ -18,6 +20,20 @@ from indirect.conditional.spaces import ConditionSpaces, DemoSpaces, EmbedText
 from indirect.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def remembered(embed_text: EmbedText) -> EmbedText:
+    """``embed_text`` with each text's vector kept in memory: the HDF5 text cache is read once per
+    new text, not once per query (scorers embed the same few conditions for every query)."""
+    known: dict[str, np.ndarray] = {}
+
+    def embed(texts):
+        texts = list(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, np.asarray(embed_text(missing), dtype=np.float32)))
+        return np.stack([known[t] for t in texts])
+    return embed
 
 
 def build_scorers(table: EmbeddingTable, embed_text: EmbedText, spaces: ConditionSpaces,
@@ -57,8 +73,7 @@ def demo_benchmark(notion: str, kinds: Sequence[str] = ("focus", "change"), n_qu
     embedded = embed_images(backbone, labelled, cache_dir, num_workers=0)
     table = EmbeddingTable(embedded.ids, embedded.embeddings)
 
-    def embed_text(texts):
-        return embed_texts(backbone, list(texts), cache_dir)
+    embed_text = remembered(lambda texts: embed_texts(backbone, list(texts), cache_dir))
 
     spaces = DemoSpaces(embed_text, conf_dir, n_components, seed)
     labels = labelled.labels.loc[embedded.ids]
