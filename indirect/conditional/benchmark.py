@@ -2,7 +2,8 @@
 
 :func:`evaluate_methods` is what an ``evaluation=conditional`` run needs once it has an embedding
 table, a text embedder, a :class:`~indirect.conditional.spaces.ConditionSpaces` and queries;
-:func:`demo_benchmark` builds those for ``dataset=shapes`` with the demo backbone.
+:func:`demo_benchmark` builds those for ``dataset=shapes`` with the demo backbone, and
+:func:`genecis_benchmark` for a task loaded by :func:`indirect.datasets.genecis.load_genecis`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from indirect.conditional.queries import Query, check_queries
 from indirect.conditional.scorers import (METHODS, EmbeddingTable, NotionScorer, clip_scorer, image_text_scorer,
                                           text_scorer)
 from indirect.conditional.shapes_queries import N_QUERIES, demo_queries
-from indirect.conditional.spaces import ConditionSpaces, DemoSpaces, EmbedText
+from indirect.conditional.spaces import ConditionSpaces, DemoSpaces, EmbedText, GenecisSpaces
 from indirect.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +81,22 @@ def demo_benchmark(notion: str, kinds: Sequence[str] = ("focus", "change"), n_qu
     return {kind: evaluate_methods(build_scorers(table, embed_text, spaces, methods),
                                    demo_queries(labels, notion, kind, n_queries, seed))
             for kind in kinds}
+
+
+def genecis_benchmark(labelled, backbone, cache_dir, methods: Sequence[str] = METHODS, n_components: int = 128,
+                      seed: int = 0, **embed_options) -> dict[str, dict]:
+    """Method -> metrics on one GeneCIS task (``labelled`` from ``load_genecis``), with the
+    vocabularies of :class:`GenecisSpaces`. Templates naming an image that could not be read
+    (skipped by the embedding) are left out and counted in ``skipped_queries``."""
+    from indirect.embedding import embed_images, embed_texts
+
+    embedded = embed_images(backbone, labelled, cache_dir, **embed_options)
+    table = EmbeddingTable(embedded.ids, embedded.embeddings)
+    queries = labelled.notes["queries"]
+    kept = [q for q in queries if all(item in table.row for item in (q.reference, *q.candidates))]
+    embed_text = remembered(lambda texts: embed_texts(backbone, list(texts), cache_dir))
+    spaces = GenecisSpaces(embed_text, n_components, seed)
+    results = evaluate_methods(build_scorers(table, embed_text, spaces, methods), kept)
+    for metrics in results.values():
+        metrics["skipped_queries"] = len(queries) - len(kept)
+    return results
