@@ -237,3 +237,15 @@ def test_every_method_runs_on_a_synthetic_task(genecis_root, tmp_path):
         # change_object's repeated target leaves 14 distinct candidates in one template
         expected = ((N_TEMPLATES - 1) / 15 + 1 / 14) / N_TEMPLATES if task == "change_object" else 1 / 15
         assert results["clip"]["chance_recall_at_1"] == pytest.approx(expected)
+
+
+def test_the_script_refuses_a_wrong_root_in_one_line(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("conditional_eval", CONF.parent / "scripts" / "conditional_eval.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--genecis-root", str(tmp_path / "nowhere"), "--task", "focus_object",
+                        "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: dataset 'genecis'") and "nowhere" in err and "\n" not in err
