@@ -170,21 +170,8 @@ class NotionSpace:
 
     def _image(self, path: Path):
         """The row of a collection image, else the path of an existing image file."""
-        if path.as_posix() in self._row:
-            return self._row[path.as_posix()]
-        candidates = [path] if path.is_absolute() else ([self.root / path] if self.root else []) + [Path.cwd() / path]
-        for candidate in candidates:
-            if candidate.is_file():
-                if self.root is not None:
-                    try:
-                        relative = candidate.resolve().relative_to(self.root.resolve()).as_posix()
-                    except ValueError:
-                        relative = None
-                    if relative in self._row:
-                        return self._row[relative]
-                return candidate
-        where = f"{self.root} or the working directory" if self.root else "the working directory"
-        raise SearchError(f"query image {path} not found (relative paths are read from {where}); check the path")
+        found = locate_image(path, self.root, self._row)
+        return self._row[found] if isinstance(found, str) else found
 
     # -- embedding queries -------------------------------------------------------------------
     @property
@@ -287,6 +274,27 @@ class NotionSpace:
         root = info["collection"]["root"]
         return cls(load_projector(directory / FILES["projector"]), ids, raw, prompts=info["prompts"], root=root,
                    labels=labels, backbone=backbone, backbone_info=info["backbone"], projected=projected, indexes=indexes)
+
+
+def locate_image(path, root: Path | None, ids) -> str | Path:
+    """The id (in ``ids``) of the image ``path`` names, else the existing file it names; relative
+    paths are read from ``root``, then from the working directory. A one-line error otherwise."""
+    path = Path(str(path).strip())
+    if path.as_posix() in ids:
+        return path.as_posix()
+    candidates = [path] if path.is_absolute() else ([Path(root) / path] if root else []) + [Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            if root is not None:
+                try:
+                    relative = candidate.resolve().relative_to(Path(root).resolve()).as_posix()
+                except ValueError:
+                    relative = None
+                if relative in ids:
+                    return relative
+            return candidate
+    where = f"{root} or the working directory" if root else "the working directory"
+    raise SearchError(f"query image {path} not found (relative paths are read from {where}); check the path")
 
 
 def collection(images) -> LabelledImages:
