@@ -42,10 +42,11 @@ def neighbour_figure(results: list[QueryResult], path, title: str | None = None)
         raise ValueError("neighbour_figure needs at least one query result")
     k = max(max(len(r.raw), len(r.projected)) for r in results)
     columns = 1 + 2 * k
-    fig, axes = plt.subplots(len(results), columns, figsize=(1.35 * columns + 0.4, 1.6 * len(results) + 0.5),
+    fig, axes = plt.subplots(len(results), columns, figsize=(1.25 * columns, 1.75 * len(results) + 0.5),
                              squeeze=False)
     for row, result in enumerate(results):
-        _draw(axes[row][0], _pixels(result.path), _short(result.query, 18), None,
+        caption = "text query" if result.path is None else f"query\n{_short(result.query, 14)}"
+        _draw(axes[row][0], _pixels(result.path), caption, None,
               text=result.query if result.path is None else None, label=result.label)
         for space, offset in (("raw", 1), ("projected", 1 + k)):
             hits = getattr(result, space)
@@ -58,12 +59,12 @@ def neighbour_figure(results: list[QueryResult], path, title: str | None = None)
                 colour = None if (result.label is None or hit.label is None) else (
                     AGREE if hit.label == result.label else DISAGREE)
                 _draw(axis, _pixels(hit.path), f"{_short(hit.id, 14)}\n{hit.distance:.3f}", colour, label=hit.label)
-    axes[0][1].annotate("raw backbone space", xy=(0, 1.45), xycoords="axes fraction", fontsize=10, weight="bold")
-    axes[0][1 + k].annotate("notion space (projected)", xy=(0, 1.45), xycoords="axes fraction", fontsize=10,
-                            weight="bold")
+    top = 1 - 0.45 / fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, top))
+    for first, heading in ((1, "raw backbone space"), (1 + k, "notion space (projected)")):
+        fig.text(axes[0][first].get_position().x0, top + 0.1 / fig.get_figheight(), heading, fontsize=10, weight="bold")
     if title:
-        fig.suptitle(title, fontsize=11, y=0.995)
-    fig.tight_layout()
+        fig.text(0.01, top + 0.25 / fig.get_figheight(), title, fontsize=9)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -91,8 +91,17 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def search_index(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cosine distances) of the ``k`` nearest unit vectors to ``query``; -1 rows dropped."""
-    squared, rows = index.search(unit_rows(query), k)
+    """(rows, cosine distances) of the ``k`` nearest unit vectors to one ``query``; -1 rows dropped.
+
+    One query runs on one thread: faiss's OpenMP team costs more than it saves on a single
+    vector, and on a busy machine (tens of ms on a loaded 2-core box, measured by
+    scripts/bench_search.py) far more."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        squared, rows = index.search(unit_rows(query), k)
+    finally:
+        faiss.omp_set_num_threads(threads)
     keep = rows[0] >= 0
     return rows[0][keep], (squared[0][keep] / 2.0).astype(np.float64)
 
