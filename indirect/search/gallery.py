@@ -23,7 +23,7 @@ section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px;mar
 .query{display:flex;gap:10px;align-items:center;margin-bottom:8px}
 .spaces{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 .space h3{font-size:14px;margin:4px 0} .row{display:flex;flex-wrap:wrap;gap:6px}
-figure{margin:0;width:%(t)dpx;font-size:11px;text-align:center;word-break:break-all}
+figure{margin:0;width:%(t)dpx;flex-shrink:0;font-size:11px;text-align:center;word-break:break-all}
 figure img{width:%(t)dpx;height:%(t)dpx;object-fit:contain;background:#eee;border:3px solid transparent;box-sizing:border-box}
 figure.agree img{border-color:#1a9641} figure.disagree img{border-color:#d7191c}
 .label{color:#333;font-weight:600} .dist{color:#777}
