@@ -93,8 +93,14 @@ def _draw(axis, pixels, caption: str, colour, text: str | None = None, label: st
 
 def retrieval_figure(ids: list[str], paths: list[Path], labels, raw: np.ndarray, projected: np.ndarray, path,
                      n_queries: int = 4, k: int = 5, seed: int = 0, title: str | None = None) -> Path:
-    """The figure for an experiment run: ``n_queries`` seeded queries drawn from distinct labels
-    where possible, each with its leave-one-out top-``k`` in both spaces (cosine, exact)."""
+    """The figure for an experiment run (see :func:`retrieval_results`), written to ``path``."""
+    return neighbour_figure(retrieval_results(ids, paths, labels, raw, projected, n_queries, k, seed), path, title)
+
+
+def retrieval_results(ids: list[str], paths: list[Path], labels, raw: np.ndarray, projected: np.ndarray,
+                      n_queries: int = 4, k: int = 5, seed: int = 0) -> list[QueryResult]:
+    """``n_queries`` seeded queries drawn from distinct labels where possible, each with its
+    leave-one-out top-``k`` in both spaces (exact cosine)."""
     n = len(ids)
     if n < 2:
         raise ValueError(f"a retrieval figure needs at least 2 images, got {n}")
@@ -122,4 +128,4 @@ def retrieval_figure(ids: list[str], paths: list[Path], labels, raw: np.ndarray,
         hits = {name: [Hit(ids[r], d, Path(paths[r]), labels[r]) for r, d in neighbours[name][position]]
                 for name in neighbours}
         results.append(QueryResult(ids[q], "id", hits["projected"], hits["raw"], path=Path(paths[q]), label=labels[q]))
-    return neighbour_figure(results, path, title)
+    return results
