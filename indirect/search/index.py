@@ -65,10 +65,10 @@ def build_index(vectors, exact_limit: int = EXACT_LIMIT, target_recall: float = 
     rows = rng.choice(n, size=min(recall_queries, n), replace=False)
     truth = _without_self(exact_neighbours(data, data[rows], 11), rows)
     recall = 0.0
-    for nprobe in NPROBE_STEPS:
-        index.nprobe = min(nprobe, nlist)
+    for nprobe in [step for step in NPROBE_STEPS if step < nlist] + [nlist]:  # nlist cells: every vector scanned
+        index.nprobe = nprobe
         recall = recall_at(_without_self(index.search(data[rows], 11)[1], rows), truth)
-        if recall >= target_recall or nprobe >= nlist:
+        if recall >= target_recall:
             break
     return index, IndexInfo("ivf", n, dim, nlist=nlist, nprobe=int(index.nprobe),
                             recall_at_10=round(float(recall), 4), recall_queries=len(rows))
