@@ -20,7 +20,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:16px;background:#fafafa;color:#222}
 h1{font-size:20px} .meta{color:#555;font-size:13px;margin-bottom:12px}
 section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px;margin:14px 0}
-.query{display:flex;gap:10px;align-items:center;margin-bottom:8px}
+.qhead{display:flex;gap:10px;align-items:center;margin-bottom:8px}
 .spaces{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 .space h3{font-size:14px;margin:4px 0} .row{display:flex;flex-wrap:wrap;gap:6px}
 figure{margin:0;width:%(t)dpx;flex-shrink:0;font-size:11px;text-align:center;word-break:break-all}
@@ -95,5 +95,5 @@ def _section(number: int, result: QueryResult, uri) -> str:
         head = _figure(result, uri, "query")
     else:
         head = f"<div class=\"textquery\">{escape(result.kind)}: {escape(result.query)}</div>"
-    return (f"<section id=\"q{number}\"><div class=\"query\"><b>query {number}</b>{head}</div>"
+    return (f"<section id=\"q{number}\"><div class=\"qhead\"><b>query {number}</b>{head}</div>"
             f"<div class=\"spaces\">{_hits(result, 'raw', uri)}{_hits(result, 'projected', uri)}</div></section>")
