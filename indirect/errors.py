@@ -53,3 +53,7 @@ class SweepError(UserError, ValueError):
 
 class AnalysisError(UserError, ValueError):
     """An analysis cannot run as configured."""
+
+
+class SearchError(UserError, ValueError):
+    """A search query (a missing image, an empty text, k < 1) or a saved notion space is unusable."""

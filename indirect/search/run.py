@@ -1,0 +1,143 @@
+"""``scripts/search.py``'s work: a notion space over a configured collection, queries answered
+in both spaces, and the run directory's files (space/, neighbours.json, gallery.html, neighbours.png).
+
+The collection stage (:func:`collection_embeddings`: dataset, backbone, cached image and prompt
+embeddings) is the part a staged ``run(cfg)`` pipeline provides too; everything after it takes
+plain arrays, so re-pointing it is one function.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from indirect.datasets.base import LabelledImages
+from indirect.datasets.folder import IMAGE_SUFFIXES
+from indirect.errors import CacheError, ConfigError, PromptError, SearchError
+from indirect.search.figure import neighbour_figure
+from indirect.search.gallery import write_gallery
+from indirect.search.results import answer, write_neighbours_json
+from indirect.search.space import NotionSpace, locate_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Collection:
+    """What the search needs from the pipeline: the images, the backbone, both embeddings."""
+
+    labelled: LabelledImages
+    backbone: object
+    prompts: list[str]
+    ids: list[str]
+    image_embeddings: np.ndarray
+    prompt_embeddings: np.ndarray
+
+
+def check_request(cfg: DictConfig) -> tuple[list, int]:
+    """``queries`` and ``top_k`` as given, refused in one line before anything is embedded."""
+    top_k = cfg.get("top_k")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise SearchError(f"top_k={top_k!r}: the number of neighbours must be an integer >= 1")
+    queries = cfg.get("queries")
+    if isinstance(queries, str):
+        queries = [queries]
+    queries = list(queries or [])
+    if not queries:
+        raise SearchError("queries=[]: give at least one image path or text, e.g. 'queries=[holiday/img_001.jpg,\"a red shape\"]'")
+    for query in queries:
+        if not str(query).strip():
+            raise SearchError("an empty text query; give a description such as 'a red shape' or an image path")
+    return [str(q) for q in queries], int(top_k)
+
+
+def check_query_images(queries: list[str], labelled: LabelledImages) -> None:
+    """Every query that names an image file must exist (relative to dataset.root or absolute)."""
+    ids = set(labelled.ids)
+    for query in queries:
+        if Path(query.strip()).suffix.lower() in IMAGE_SUFFIXES:
+            locate_image(query, labelled.root, ids)
+
+
+def collection_embeddings(cfg: DictConfig, conf_dir: Path, queries: list[str] | None = None) -> Collection:
+    """The dataset, the backbone and the cached image and prompt embeddings of ``cfg``."""
+    from indirect.embedding import embed_images, embed_texts
+    from indirect.notions import prompt_set
+    from indirect.pipeline import load_dataset
+
+    labelled = load_dataset(cfg.dataset)
+    if queries:
+        check_query_images(queries, labelled)
+    spec = cfg.get("prompts")
+    if spec is None:
+        raise PromptError(f"no prompt set for dataset '{cfg.dataset.name}'; pass prompts=custom "
+                          "'prompts.vocabulary=[red,green,blue]' 'prompts.templates=[\"a {} shape\"]'")
+    notion = OmegaConf.select(cfg, "notion.name", throw_on_missing=False) or "custom"
+    prompts = prompt_set(cfg, conf_dir, str(notion), labelled, cfg.get("max_prompts"), cfg.seed, spec=spec)
+    if cfg.embed.get("shard") is not None:
+        raise ConfigError("embed.shard is set; search embeds the whole collection: leave embed.shard=null "
+                          "(merge sharded caches with scripts/merge_shards.py first)")
+    backbone = instantiate(cfg.backbone)
+    if cfg.n_components > backbone.embed_dim:
+        raise ConfigError(f"n_components={cfg.n_components} exceeds the {backbone.embed_dim}-d embeddings of "
+                          f"{backbone.name}; set n_components<={backbone.embed_dim}")
+    embedded = embed_images(backbone, labelled, cfg.paths.cache_dir, **OmegaConf.to_container(cfg.embed, resolve=True))
+    if embedded is None or not embedded.ids:
+        raise CacheError(f"no image of {labelled.root} could be embedded; check the folder and embed.on_bad_image")
+    text = embed_texts(backbone, prompts, cfg.paths.cache_dir)
+    return Collection(labelled, backbone, prompts, embedded.ids, embedded.embeddings, text)
+
+
+def display_column(cfg: DictConfig, labelled: LabelledImages) -> str | None:
+    """The notion's label column when the dataset has it (labels shown, agreement outlined), else None."""
+    notion = OmegaConf.select(cfg, "notion.name", throw_on_missing=False)
+    if not notion:
+        return None
+    column = str((cfg.dataset.get("notions") or {}).get(notion, notion))
+    if column not in labelled.labels.columns:
+        log.info("no '%s' labels in dataset '%s': neighbours shown without labels", column, cfg.dataset.name)
+        return None
+    return column
+
+
+def search(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict:
+    """Fit the space, answer ``cfg.queries``, write the run directory; returns the file paths."""
+    queries, top_k = check_request(cfg)
+    found = collection_embeddings(cfg, conf_dir, queries)
+    backbone_config = OmegaConf.to_container(cfg.backbone, resolve=True)
+    column = display_column(cfg, found.labelled)
+    space = NotionSpace.from_embeddings(
+        found.prompt_embeddings, found.ids, found.image_embeddings, found.prompts, cfg.projector, cfg.n_components,
+        seed=cfg.seed, backbone=found.backbone, backbone_config=backbone_config, root=found.labelled.root,
+        labels=found.labelled.labels.loc[found.ids], exact_limit=int(cfg.get("exact_limit", 100_000)))
+    results = answer(space, queries, top_k, column)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    meta = (f"dataset {cfg.dataset.name} ({len(space.ids)} images, {found.labelled.root}); backbone {found.backbone.name}; "
+            f"{len(found.prompts)} prompts, e.g. '{found.prompts[0]}'; k = {space.projected.shape[1]}; "
+            f"projector {space.projector.method_name}; cosine distances")
+    files = {"space": space.save(output_dir / "space"),
+             "neighbours_json": write_neighbours_json(results, output_dir / "neighbours.json", column),
+             "gallery": write_gallery(results, output_dir / "gallery.html", meta=meta),
+             "figure": neighbour_figure(results, output_dir / "neighbours.png")}
+    if tracker is not None:
+        tracker.log_images({"neighbours": files["figure"]})
+    print(summary(results))
+    print(f"wrote {output_dir}/neighbours.json, gallery.html, neighbours.png and space/")
+    return files
+
+
+def summary(results) -> str:
+    """Each query's neighbours in both spaces, one line per space."""
+    lines = []
+    for result in results:
+        lines.append(f"query: {result.query}" + (f"  [{result.label}]" if result.label is not None else ""))
+        for name, title in (("projected", "notion"), ("raw", "raw")):
+            agreement = result.agreement(name)
+            share = f"  ({agreement:.0%} same label)" if agreement is not None else ""
+            lines.append(f"  {title:>6}: " + ", ".join(f"{h.id} ({h.distance:.3f})" for h in getattr(result, name)) + share)
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""Search your own images in a notion space, by image or by text, next to the raw backbone space:
+
+    python scripts/search.py dataset=folder dataset.root=/my/photos backbone=demo notion=custom \\
+        prompts=custom 'prompts.vocabulary=[red,green,blue]' 'prompts.templates=["a {} shape"]' \\
+        'queries=[holiday/img_001.jpg,"a red shape"]' top_k=5
+
+Config: conf/search.yaml (train_eval.yaml's groups plus ``queries``, ``top_k``). The run directory
+gets neighbours.json, gallery.html, neighbours.png and space/ (reload with NotionSpace.load).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
+def user_error_in(error: BaseException | None) -> BaseException | None:
+    """The user-fixable error behind ``error``, looking through wrappers (Hydra's instantiate)."""
+    from indirect.errors import UserError
+
+    while error is not None and not isinstance(error, (UserError, MissingMandatoryValue)):
+        error = error.__cause__ or error.__context__
+    return error
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="search")
+def main(cfg: DictConfig) -> None:
+    from indirect.search.run import search
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    tracker = None
+    try:
+        tracker = hydra.utils.instantiate(cfg.logger)
+        tracker.start(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), output_dir,
+                      tags=["search", str(cfg.dataset.name), str(cfg.backbone._target_).rsplit(".", 1)[-1]],
+                      name=output_dir.name)
+        search(cfg, ROOT / "conf", output_dir, tracker)
+    except Exception as error:
+        cause = user_error_in(error)
+        if cause is None:
+            raise  # a bug: keep the traceback
+        print(f"error: {cause}".splitlines()[0], file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if tracker is not None:
+            tracker.finish()
+
+
+if __name__ == "__main__":
+    main()
