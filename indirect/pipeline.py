@@ -94,6 +94,9 @@ def run(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict
     keep, labels = aligned_labels(labels_all, embedded.ids)
     if len(keep) < len(embedded.ids):
         log.warning("%d image(s) without a '%s' label left out of the evaluation", len(embedded.ids) - len(keep), column)
+    from indirect.metrics.evaluate import require_measurable
+
+    require_measurable(labels, f"notion '{cfg.notion.name}' (label column '{column}')")
     ids = [embedded.ids[i] for i in keep]
     images = embedded.embeddings[keep]
     ignored_labels = aligned_labels(labelled.labels[ignore_column], ids)[1] if ignore_column else None
@@ -148,7 +151,9 @@ def write_results(results: dict, output_dir: Path, tracker) -> None:
     from indirect.reporting import console_table, results_table, write_run_tables
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+    from indirect.jsonsafe import to_json
+
+    (output_dir / "results.json").write_text(to_json(results, indent=2))
     write_run_tables(results, output_dir)
     print(console_table(results))
     if "ignored" in results:
