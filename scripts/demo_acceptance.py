@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from PIL import Image
 
 from indirect.backbones.demo.backbone import DemoBackbone
 from indirect.datasets.shapes import load_shapes

@@ -25,6 +25,7 @@ HDF5 schema (read it with plain h5py):
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -57,6 +58,22 @@ class PartsMissing(CacheError):
 def unique_temporary(final: Path) -> Path:
     """A hidden sibling name no other writer uses, even on another host sharing the folder."""
     return final.with_name(f".{final.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def publish(data: bytes, final: Path) -> None:
+    """Write ``data`` to ``final`` atomically: a unique temporary file, fsync, rename. HDF5 files
+    are built in memory first and written here with plain file I/O, because the HDF5 library
+    does not survive a failed write (a full disk ended in a segmentation fault); here a full
+    disk is an OSError, and the temporary file is removed whatever happens."""
+    tmp = unique_temporary(final)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def stamp_array(stamps) -> np.ndarray:
@@ -287,23 +304,20 @@ class ImageCache:
         bad = [i for i in order if entries[i].row is None]
         rows = [entries[i].row for i in good]
         embeddings = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
-        tmp = unique_temporary(self.path)
-        try:
-            with h5py.File(tmp, "w") as out:
-                out.create_dataset("ids", data=np.array(good, dtype=object), dtype=STR)
-                out.create_dataset("embeddings", data=embeddings, chunks=(min(len(good), 4096) or 1, embeddings.shape[1] or 1)
-                                   if embeddings.size else None)
-                out.create_dataset("stamps", data=stamp_array([entries[i].stamp for i in good]))
-                out.create_dataset("skipped_ids", data=np.array(bad, dtype=object), dtype=STR)
-                out.create_dataset("skipped_stamps", data=stamp_array([entries[i].stamp for i in bad]))
-                out.create_dataset("skipped_errors", data=np.array([entries[i].error for i in bad], dtype=object), dtype=STR)
-                out.attrs.update(fingerprint=json.dumps(self.fingerprint, sort_keys=True, default=str),
-                                 fingerprint_sha256=self.digest, schema_version=CACHE_SCHEMA_VERSION,
-                                 dataset=self.fingerprint["dataset"], backbone=self.fingerprint["backbone"],
-                                 plan=self.plan_digest)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with h5py.File(io.BytesIO(), "w") as out:
+            out.create_dataset("ids", data=np.array(good, dtype=object), dtype=STR)
+            out.create_dataset("embeddings", data=embeddings, chunks=(min(len(good), 4096) or 1, embeddings.shape[1] or 1)
+                               if embeddings.size else None)
+            out.create_dataset("stamps", data=stamp_array([entries[i].stamp for i in good]))
+            out.create_dataset("skipped_ids", data=np.array(bad, dtype=object), dtype=STR)
+            out.create_dataset("skipped_stamps", data=stamp_array([entries[i].stamp for i in bad]))
+            out.create_dataset("skipped_errors", data=np.array([entries[i].error for i in bad], dtype=object), dtype=STR)
+            out.attrs.update(fingerprint=json.dumps(self.fingerprint, sort_keys=True, default=str),
+                             fingerprint_sha256=self.digest, schema_version=CACHE_SCHEMA_VERSION,
+                             dataset=self.fingerprint["dataset"], backbone=self.fingerprint["backbone"],
+                             plan=self.plan_digest)
+            out.flush()
+            publish(out.id.get_file_image(), self.path)
 
     def update(self) -> None:
         """Rewrite the final file when nothing is to embed but entries were dropped or re-stamped."""

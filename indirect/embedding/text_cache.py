@@ -7,7 +7,7 @@ is moved aside and its prompts recomputed; a folder that cannot be written is on
 """
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import h5py
@@ -17,7 +17,7 @@ from filelock import FileLock
 from indirect.backbones.base import Backbone
 from indirect.embedding.faults import move_aside, writing_cache
 from indirect.embedding.fingerprint import fingerprint_hash, slug
-from indirect.embedding.image_cache import UNREADABLE, unique_temporary
+from indirect.embedding.image_cache import UNREADABLE, publish
 
 STR = h5py.string_dtype()
 
@@ -52,13 +52,10 @@ def embed_texts(backbone: Backbone, texts: list[str], cache_dir, batch_size: int
             for start in range(0, len(missing), batch_size):
                 batch = missing[start:start + batch_size]
                 known.update(zip(batch, backbone.text_features(batch).numpy().astype(np.float32)))
-            tmp = unique_temporary(path)
-            try:
-                with h5py.File(tmp, "w") as out:
-                    out.create_dataset("texts", data=np.array(list(known), dtype=object), dtype=STR)
-                    out.create_dataset("embeddings", data=np.stack(list(known.values())))
-                    out.attrs["backbone"] = backbone.name
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            with h5py.File(io.BytesIO(), "w") as out:
+                out.create_dataset("texts", data=np.array(list(known), dtype=object), dtype=STR)
+                out.create_dataset("embeddings", data=np.stack(list(known.values())))
+                out.attrs["backbone"] = backbone.name
+                out.flush()
+                publish(out.id.get_file_image(), path)
     return np.stack([known[t] for t in texts]).astype(np.float32)
