@@ -376,3 +376,16 @@ def test_merge_only_on_an_unsharded_cache_does_not_blame_shards_alone(tmp_path, 
     with pytest.raises(CacheError, match="run without embed.merge_only to embed them"):
         embed_images(tiny, data, tmp_path, merge_only=True, **QUICK)
     assert not math.isnan(embed_images(tiny, data, tmp_path, **QUICK).embeddings.sum())
+
+
+def test_a_damaged_part_in_a_sharded_merge_names_the_shard_to_rerun(tmp_path, tiny):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=2))  # 6 images, 3 chunks of 2
+    sharded = dict(num_workers=0, chunk_size=2, num_shards=3)
+    for shard in (0, 1):
+        assert embed_images(tiny, data, tmp_path, shard=shard, **sharded) is None
+    cache = extract.image_cache_for(tiny, data, tmp_path, chunk_size=2)
+    cache._part_path(2, 4).write_bytes(b"")
+    with pytest.raises(CacheError, match=r"part_000000002_000000004.npz was unreadable and moved aside; .*"
+                                         r"shard\(s\) \[1\] of 3 missing; run them with embed.num_shards=3 embed.shard=1"):
+        embed_images(tiny, data, tmp_path, shard=2, **sharded)
+    assert embed_images(tiny, data, tmp_path, shard=1, **sharded).embeddings.shape == (6, 32)

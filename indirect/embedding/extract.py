@@ -22,7 +22,7 @@ from indirect.embedding.fingerprint import image_fingerprint
 from indirect.embedding.faults import writing_cache
 from indirect.embedding.image_cache import ImageCache, ImageEmbeddings, PartsMissing
 from indirect.embedding.images import ImageDataset, Stamp, model_input_side
-from indirect.errors import BadImageError, ConfigError
+from indirect.errors import BadImageError, CacheError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,11 @@ def _embed_and_assemble(backbone, labelled: LabelledImages, cache: ImageCache, o
         try:
             cache.assemble()
             return
-        except PartsMissing:
+        except PartsMissing as error:
             if attempt == 2:
-                raise
+                raise CacheError(f"embedding cache parts in {cache.parts_dir} vanished or broke again while this run "
+                                 f"wrote them ({error}); check what deletes or damages files in {cache.cache_dir}, "
+                                 "then rerun") from error
 
 
 def _batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:

@@ -273,7 +273,7 @@ class ImageCache:
             raise
         except Exception as error:  # zipfile.BadZipFile, EOFError, ValueError...: a damaged part
             move_aside(path, f"{type(error).__name__}: {error}".splitlines()[0])
-            raise PartsMissing(f"embedding cache part {path} was unreadable and moved aside; run again to embed it") from error
+            raise PartsMissing(f"embedding cache part {path} was unreadable and moved aside") from error
         if sorted(ids + skipped) != sorted(self.todo_ids[start:end]) or len(rows) != len(ids):
             raise CacheError(f"embedding cache part {path} holds other images than expected; delete it and rerun")
         entries = {i: Entry(s, row) for i, s, row in zip(ids, stamps, rows)}
@@ -290,6 +290,8 @@ class ImageCache:
         for start, end in self.chunks():
             try:
                 entries.update(self._read_part(start, end))
+            except PartsMissing as error:  # moved aside: say which shard (or run) embeds it again
+                raise PartsMissing(f"{error}; {self.missing_message(num_shards)}") from error
             except FileNotFoundError:
                 if self.absorbed():  # a concurrent merge (a duplicated last shard) finished first
                     return
