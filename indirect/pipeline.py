@@ -94,9 +94,6 @@ def run(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict
     keep, labels = aligned_labels(labels_all, embedded.ids)
     if len(keep) < len(embedded.ids):
         log.warning("%d image(s) without a '%s' label left out of the evaluation", len(embedded.ids) - len(keep), column)
-    from indirect.metrics.evaluate import require_measurable
-
-    require_measurable(labels, f"notion '{cfg.notion.name}' (label column '{column}')")
     ids = [embedded.ids[i] for i in keep]
     images = embedded.embeddings[keep]
     ignored_labels = aligned_labels(labelled.labels[ignore_column], ids)[1] if ignore_column else None

@@ -252,7 +252,7 @@ def test_one_class_run_exits_2_with_one_line(tmp_path):
     for i in range(4):
         square(root / "red" / f"{i}.png", (250, 0, 0), offset=i)
     proc = run_train_eval(tmp_path, *FOLDER, f"dataset.root={root}", *TINY, check=False)
-    one_line_exit_2(proc, "notion 'label'", "1 class(es) over 4 image(s)")
+    one_line_exit_2(proc, "1 class(es) over 4 image(s)")
     assert not (tmp_path / "run" / "results.json").exists()
 
 
