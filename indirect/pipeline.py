@@ -148,7 +148,9 @@ def write_results(results: dict, output_dir: Path, tracker) -> None:
     from indirect.reporting import console_table, results_table, write_run_tables
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+    from indirect.jsonsafe import to_json
+
+    (output_dir / "results.json").write_text(to_json(results, indent=2))
     write_run_tables(results, output_dir)
     print(console_table(results))
     if "ignored" in results:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indirect.datasets.folder import load_folder  # noqa: E402
 from indirect.embedding import embed_images  # noqa: E402
 from indirect.embedding.extract import resolve_batch_size, resolve_workers, usable_cores  # noqa: E402
+from indirect.embedding.images import open_rgb  # noqa: E402
 
 
 def write_jpegs(root: Path, count: int, width: int, height: int, classes: int = 8) -> Path:
@@ -56,8 +57,7 @@ def synchronize(device: torch.device) -> None:
 def naive(backbone, paths) -> float:
     """The loop people write first: one image, one forward pass, one copy back."""
     def one(path):
-        with Image.open(path) as image:
-            tensor = backbone.preprocess(image.convert("RGB"))[None]
+        tensor = backbone.preprocess(open_rgb(path))[None]
         with torch.inference_mode():
             return backbone.image_features(tensor).float().cpu()
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from PIL import Image
 
 from indirect.backbones.demo.backbone import DemoBackbone
 from indirect.datasets.shapes import load_shapes
+from indirect.embedding.images import open_rgb
 from indirect.prompts import build_prompts, load_vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def embed_images(backbone: DemoBackbone, paths, batch_size: int = 500) -> torch.
     parts = []
     with torch.inference_mode():
         for start in range(0, len(paths), batch_size):
-            batch = torch.stack([backbone.preprocess(Image.open(p)) for p in paths[start:start + batch_size]])
+            batch = torch.stack([backbone.preprocess(open_rgb(p)) for p in paths[start:start + batch_size]])
             parts.append(backbone.image_features(batch).cpu())
     return torch.cat(parts)
 

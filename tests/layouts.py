@@ -62,7 +62,7 @@ CARS196_NAMED_CLASSES = {
     10: "Aston Martin V8 Vantage Convertible 2012",
     99: "Land Rover Range Rover SUV 2012",
     120: "Rolls-Royce Ghost Sedan 2012",
-    150: "Ram C/V Cargo Van Minivan 2012",
+    150: "Ram C/V Cargo Van Minivan 2009",  # a second year: the year notion must have two classes to be measured
     196: "FIAT 500 Abarth 2012",
 }
 CARS196_NAMED_TYPES = {1: "SUV", 10: "Convertible", 99: "SUV", 120: "Sedan", 150: "Minivan", 196: "Hatchback"}

@@ -1,4 +1,5 @@
 """The HDF5 embedding cache: reuse, fingerprints, crash-safe resume, bad images, prompts."""
+import hashlib
 import os
 import signal
 import subprocess
@@ -34,6 +35,11 @@ def test_second_run_is_served_from_cache(tmp_path, tiny, monkeypatch):
     with h5py.File(first.path) as handle:  # the documented schema, readable with plain h5py
         assert list(handle["ids"].asstr()[:]) == first.ids
         assert handle["embeddings"].shape == (9, 32) and "fingerprint" in handle.attrs
+        assert handle.attrs["schema_version"] == 2
+        stamp = handle["stamps"][first.ids.index("red/0.png")]
+        image = data.paths[data.ids.index("red/0.png")]
+        assert stamp["size"] == image.stat().st_size and stamp["mtime_ns"] == image.stat().st_mtime_ns
+        assert stamp["sha1"].decode() == hashlib.sha1(image.read_bytes()).hexdigest()
 
 
 def test_changed_checkpoint_is_not_served_from_old_cache(tmp_path, tiny):

@@ -17,6 +17,7 @@ import torch
 from hydra.utils import instantiate
 from PIL import Image
 
+from indirect.embedding.images import open_rgb
 from indirect.errors import AnalysisError
 from indirect.analysis.figures import denormalise, saliency_grid
 from indirect.analysis.projection import differentiable_projection
@@ -117,7 +118,7 @@ def run_saliency(options, context) -> dict:
     maps: dict[str, list[np.ndarray]] = {title: [] for title in embedders}
     inputs = []
     for row, image_id in enumerate(ids):
-        picture = Image.open(path_of[image_id]).convert("RGB")
+        picture = open_rgb(path_of[image_id])
         tensor = backbone.preprocess(picture)
         black = black_image(backbone, picture.size)
         if row < n_images:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,9 +19,10 @@ from tqdm.auto import tqdm
 from indirect.backbones.base import Backbone
 from indirect.datasets.base import LabelledImages
 from indirect.embedding.fingerprint import image_fingerprint
-from indirect.embedding.image_cache import ImageCache, ImageEmbeddings
-from indirect.embedding.images import ImageDataset, model_input_side
-from indirect.errors import BadImageError
+from indirect.embedding.faults import writing_cache
+from indirect.embedding.image_cache import ImageCache, ImageEmbeddings, PartsMissing
+from indirect.embedding.images import ImageDataset, Stamp, model_input_side
+from indirect.errors import BadImageError, CacheError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -52,61 +54,118 @@ def resolve_batch_size(batch_size, device: torch.device) -> int:
     return int(batch_size)
 
 
+def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard) -> None:
+    """One line naming the embed.* value at fault and the values that work."""
+    def positive(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    if not (batch_size in (None, "auto") or positive(batch_size)):
+        raise ConfigError(f"embed.batch_size={batch_size}: use a positive number of images per forward pass, or auto")
+    if not (num_workers in (None, "auto") or (isinstance(num_workers, int) and num_workers >= 0)):
+        raise ConfigError(f"embed.num_workers={num_workers}: use 0 (decode in the main process), a positive number, or auto")
+    if not positive(chunk_size):
+        raise ConfigError(f"embed.chunk_size={chunk_size}: use a positive number of images per part file (default 2048)")
+    if on_bad_image not in ("skip", "fail"):
+        raise ConfigError(f"embed.on_bad_image={on_bad_image!r}: use 'skip' or 'fail'")
+    if not positive(num_shards):
+        raise ConfigError(f"embed.num_shards={num_shards}: use 1 (no sharding) or more")
+    if shard is not None and not (isinstance(shard, int) and 0 <= shard < num_shards):
+        raise ConfigError(f"embed.shard={shard} is outside 0..{num_shards - 1} (embed.num_shards={num_shards})")
+
+
 def image_cache_for(backbone: Backbone, labelled: LabelledImages, cache_dir, chunk_size: int = 2048,
                     jpeg_draft: bool = False) -> ImageCache:
-    fingerprint = image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
-                                    labelled.image_list_hash(), jpeg_draft)
-    return ImageCache(cache_dir, fingerprint, len(labelled), chunk_size)
+    """The cache of this backbone and dataset, planned against the images as they are now."""
+    cache = ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
+                                                    jpeg_draft), chunk_size)
+    cache.plan(labelled.ids, labelled.paths)
+    return cache
 
 
 def embed_images(backbone: Backbone, labelled: LabelledImages, cache_dir, batch_size="auto",
                  num_workers="auto", on_bad_image: str = "skip", chunk_size: int = 2048,
                  num_shards: int = 1, shard: int | None = None, merge_only: bool = False,
                  jpeg_draft: bool = False) -> ImageEmbeddings | None:
-    """Embeddings of every readable image, from the cache when complete.
+    """Embeddings of every readable image: unchanged images from the cache, the others embedded.
 
     With ``shard`` set, only that shard's chunks are embedded; the cache is assembled (and
     returned) once all shards' parts exist, else None is returned. ``merge_only`` embeds
     nothing: it assembles the shards' parts, or raises :class:`CacheError` naming the
     missing shard(s). ``jpeg_draft`` decodes JPEGs at reduced scale (see :class:`ImageDataset`).
+    ``on_bad_image=fail`` also refuses an image found unreadable by an earlier run and unchanged since.
     """
-    if on_bad_image not in ("skip", "fail"):
-        raise ValueError(f"embed.on_bad_image={on_bad_image!r}: use 'skip' or 'fail'")
-    num_shards = int(num_shards)
-    if num_shards < 1:
-        raise ValueError(f"embed.num_shards={num_shards}: use 1 (no sharding) or more")
-    if shard is not None and not 0 <= int(shard) < num_shards:
-        raise ValueError(f"embed.shard={shard} is outside 0..{num_shards - 1} (embed.num_shards={num_shards})")
-    cache = image_cache_for(backbone, labelled, cache_dir, chunk_size, jpeg_draft)
-    if not cache.is_complete():
+    check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard)
+    cache_dir = Path(cache_dir)
+    with writing_cache(cache_dir):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache = ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name,
+                                                        labelled.root.resolve(), jpeg_draft), chunk_size)
         options = dict(batch_size=resolve_batch_size(batch_size, backbone.device),
                        num_workers=resolve_workers(num_workers), on_bad_image=on_bad_image,
                        draft_size=model_input_side(backbone.preprocess) if jpeg_draft else None)
-        if merge_only:
-            with cache.lock:
-                if not cache.is_complete():
-                    cache.assemble(labelled.ids, num_shards)
-        elif shard is None:
+        if shard is None:
             with cache.lock:  # a second process of a multirun waits here, then reads the finished file
-                if not cache.is_complete():
-                    _embed_chunks(backbone, labelled, cache, cache.pending_chunks(), **options)
-                    cache.assemble(labelled.ids)
+                _plan(cache, labelled, on_bad_image)
+                if merge_only:
+                    if cache.todo:
+                        cache.assemble(num_shards=num_shards)
+                elif cache.todo:
+                    _embed_and_assemble(backbone, labelled, cache, options)
+                cache.update()
         else:  # shards write disjoint part files and need no lock until the merge
-            _embed_chunks(backbone, labelled, cache, cache.pending_chunks(num_shards, int(shard)), **options)
+            _plan(cache, labelled, on_bad_image)
+            _embed_chunks(backbone, labelled.subset(cache.todo), cache, cache.pending_chunks(num_shards, shard), **options)
             with cache.lock:
-                if not cache.is_complete():
-                    if cache.pending_chunks():
-                        log.info("shard %s of %s done; the cache is assembled once every shard is", shard, num_shards)
-                        return None
-                    cache.assemble(labelled.ids, num_shards)
-    else:
-        log.info("image embeddings from cache %s", cache.path)
+                _plan(cache, labelled, on_bad_image)  # another shard may have merged meanwhile
+                if cache.pending_chunks():
+                    log.info("shard %s of %s done; the cache is assembled once every shard is", shard, num_shards)
+                    return None
+                if cache.todo:
+                    cache.assemble(num_shards=num_shards)
+                cache.update()
         if cache.parts_dir.exists():  # left by a duplicated shard job that outlived the merge
             cache.remove_parts()
     result = cache.read()
     if result.skipped_ids:
-        log.warning("%d unreadable image(s) skipped, e.g. %s", len(result.skipped_ids), result.skipped_ids[0])
+        log.warning("%d unreadable image(s) skipped, e.g. %s (%s)", len(result.skipped_ids), result.skipped_ids[0],
+                    result.skipped_errors[0])
+    if not result.ids:
+        raise BadImageError(f"none of the {len(labelled)} image(s) of {labelled.name} at {labelled.root} could be read "
+                            f"(e.g. {result.skipped_ids[0] if result.skipped_ids else '-'}: "
+                            f"{result.skipped_errors[0] if result.skipped_errors else 'no image'}); "
+                            "check the files or set dataset.root")
     return result
+
+
+def _plan(cache: ImageCache, labelled: LabelledImages, on_bad_image: str) -> None:
+    cache.plan(labelled.ids, labelled.paths)
+    reused, todo = len(cache.entries), len(cache.todo)
+    if todo and reused:
+        log.info("image cache %s: %d image(s) unchanged, %d new or changed to embed", cache.path.name, reused, todo)
+    elif not todo:
+        log.info("image embeddings from cache %s", cache.path)
+    known_bad = cache.known_bad()
+    if known_bad and on_bad_image == "fail":
+        image_id, error = known_bad[0]
+        path = labelled.paths[labelled.ids.index(image_id)]
+        raise BadImageError(f"unreadable image {path}: {error} ({len(known_bad)} unreadable image(s) unchanged since "
+                            "an earlier run); fix or remove it, or set embed.on_bad_image=skip")
+
+
+def _embed_and_assemble(backbone, labelled: LabelledImages, cache: ImageCache, options: dict) -> None:
+    """Embed the plan's missing chunks and write the final file; a part deleted or damaged
+    meanwhile is embedded once more."""
+    todo = labelled.subset(cache.todo)
+    for attempt in (1, 2):
+        _embed_chunks(backbone, todo, cache, cache.pending_chunks(), **options)
+        try:
+            cache.assemble()
+            return
+        except PartsMissing as error:
+            if attempt == 2:
+                raise CacheError(f"embedding cache parts in {cache.parts_dir} vanished or broke again while this run "
+                                 f"wrote them ({error}); check what deletes or damages files in {cache.cache_dir}, "
+                                 "then rerun") from error
 
 
 def _batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
@@ -123,7 +182,7 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
     loader = DataLoader(dataset, batch_sampler=_batches(chunks, batch_size), num_workers=num_workers,
                         pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if num_workers else None)
     chunk_of = {i: c for c in chunks for i in range(*c)}
-    buffers: dict[tuple[int, int], dict] = {c: {"rows": {}, "skipped": []} for c in chunks}
+    buffers: dict[tuple[int, int], dict] = {c: {"rows": {}, "skipped": {}, "stamps": {}} for c in chunks}
     total = sum(e - s for s, e in chunks)
     with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as writer, \
             tqdm(total=total, unit="img", desc=f"embed {labelled.name}", dynamic_ncols=True) as bar:
@@ -139,18 +198,20 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
             if indices[-1] != chunk[1] - 1:
                 return False
             writes.append(writer.submit(_flush, cache, chunk, buffers.pop(chunk), labelled.ids, backbone.embed_dim))
-            return cache.is_complete()
+            return cache.absorbed()
 
         in_flight = None
-        for indices, images, errors in loader:
+        for indices, images, errors, stamps in loader:
             indices = indices.tolist()
             good = [k for k, e in enumerate(errors) if not e]
+            for k, stamp in enumerate(zip(*(column.tolist() if hasattr(column, "tolist") else column for column in stamps))):
+                buffers[chunk_of[indices[k]]]["stamps"][indices[k]] = Stamp(*stamp)
             for k, error in enumerate(errors):
                 if error:
                     path = labelled.paths[indices[k]]
                     if on_bad_image == "fail":
                         raise BadImageError(f"unreadable image {path}: {error}; fix or remove it, or set embed.on_bad_image=skip")
-                    buffers[chunk_of[indices[k]]]["skipped"].append(labelled.ids[indices[k]])
+                    buffers[chunk_of[indices[k]]]["skipped"][indices[k]] = error
             batch = images if len(good) == len(indices) else images[good]  # indexing would drop pinned memory
             features = backbone.image_features(batch) if good else None
             if in_flight is not None and collect(*in_flight):
@@ -166,5 +227,8 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
 
 def _flush(cache: ImageCache, chunk, buffer, all_ids, dim) -> None:
     order = sorted(buffer["rows"])
+    bad = sorted(buffer["skipped"])
     embeddings = np.stack([buffer["rows"][i] for i in order]) if order else np.zeros((0, dim), np.float32)
-    cache.write_part(chunk[0], chunk[1], [all_ids[i] for i in order], embeddings, buffer["skipped"])
+    cache.write_part(chunk[0], chunk[1], [all_ids[i] for i in order], embeddings, [all_ids[i] for i in bad],
+                     stamps=[buffer["stamps"][i] for i in order], skipped_stamps=[buffer["stamps"][i] for i in bad],
+                     skipped_errors=[buffer["skipped"][i] for i in bad])

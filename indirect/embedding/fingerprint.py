@@ -1,22 +1,27 @@
-"""What makes two embedding runs interchangeable."""
+"""What makes two embedding runs interchangeable.
+
+The key holds what turns the same bytes into other numbers (backbone, weights, preprocessing,
+precision, decoding) but not the image list: images are identified one by one by their content
+(see :class:`indirect.embedding.images.Stamp`), so an added, changed or removed image costs one
+embedding, not a new cache. The batch size is not in the key: tests/test_embedding_cache.py
+shows it changes no embedding beyond 1e-5 (each image's forward pass is independent of its
+batch mates on the float32 path).
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 
-CACHE_SCHEMA_VERSION = 1
+CACHE_SCHEMA_VERSION = 2
 
 
 def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def image_fingerprint(backbone_fingerprint: dict, dataset_name: str, root, image_list_hash: str,
-                      jpeg_draft: bool = False) -> dict:
-    """Reduced-scale JPEG decoding changes the pixels, so it is part of the key (only when on,
-    which keeps the keys of full-decode caches as they were)."""
-    fingerprint = {**backbone_fingerprint, "dataset": dataset_name, "root": str(root),
-                   "images": image_list_hash, "schema": CACHE_SCHEMA_VERSION}
+def image_fingerprint(backbone_fingerprint: dict, dataset_name: str, root, jpeg_draft: bool = False) -> dict:
+    """Reduced-scale JPEG decoding changes the pixels, so it is part of the key (only when on)."""
+    fingerprint = {**backbone_fingerprint, "dataset": dataset_name, "root": str(root), "schema": CACHE_SCHEMA_VERSION}
     return {**fingerprint, "decode": "jpeg-draft"} if jpeg_draft else fingerprint
 
 

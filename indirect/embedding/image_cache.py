@@ -1,44 +1,87 @@
-"""Crash-safe HDF5 cache of image embeddings, one file per (dataset, backbone, fingerprint).
+"""Crash-safe HDF5 cache of image embeddings, keyed by content, one file per (dataset, backbone, fingerprint).
 
-While embedding, each chunk of ``chunk_size`` consecutive images is written to its own part
-file (write to a temporary name, then rename), so a run killed at any instant loses at most the
-chunk in flight and a rerun resumes from the parts on disk. When every part exists they are
-assembled into the final ``.h5`` (again via a temporary name), which readers only ever see
-complete. The fingerprint is part of the file name: a changed backbone, checkpoint,
-preprocessing or image list gets a new file and never reads old numbers.
+Each image's entry carries the stamp of the bytes it was computed from (size, mtime_ns, sha1).
+A run first plans: an image whose size and mtime match its entry is reused; one whose stat
+changed but whose sha1 still matches (a ``touch``, a copy) is reused too; everything else
+(new, changed, previously unreadable and changed since) is embedded; entries of images no
+longer listed are dropped. Stamps taken within :data:`RACY_NS` of the file's mtime are marked
+racy and always verified by hash, so a change within the file system's time granularity is seen.
+
+While embedding, each chunk of ``chunk_size`` images still to embed is written to its own part
+file (write to a temporary name, then rename) in a parts folder named for that plan, so a run
+killed at any instant loses at most the chunk in flight and a rerun (same files, same plan)
+resumes from the parts on disk. The final ``.h5`` is rewritten via a temporary name, so readers
+only ever see a complete file. A file or part that cannot be read is moved aside and recomputed.
 
 HDF5 schema (read it with plain h5py):
-  /ids           (N,)   utf-8 strings, image ids in dataset order
-  /embeddings    (N, D) float32, the backbone's raw (unnormalised) image features
-  /skipped_ids   (M,)   utf-8 strings, images that could not be read
-  attrs: fingerprint (JSON), fingerprint_sha256, schema_version, dataset, backbone
+  /ids             (N,)   utf-8 strings, image ids in dataset order
+  /embeddings      (N, D) float32, the backbone's raw (unnormalised) image features
+  /stamps          (N,)   compound (size i8, mtime_ns i8, sha1 S40, racy u1) of each image's bytes
+  /skipped_ids     (M,)   utf-8 strings, images that could not be read
+  /skipped_stamps  (M,)   their stamps (an unreadable image is retried once its bytes change)
+  /skipped_errors  (M,)   utf-8 strings, why each could not be read
+  attrs: fingerprint (JSON), fingerprint_sha256, schema_version, dataset, backbone, plan
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import socket
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 from filelock import FileLock
 
+from indirect.embedding.faults import move_aside
 from indirect.embedding.fingerprint import CACHE_SCHEMA_VERSION, fingerprint_hash, slug
+from indirect.embedding.images import UNKNOWN, Stamp, file_sha1, stat_stamp
 from indirect.errors import CacheError
 
 STR = h5py.string_dtype()
 PART = re.compile(r"part_(\d+)_(\d+)\.npz$")
+STAMP = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("sha1", "S40"), ("racy", "u1")])
+UNREADABLE = (OSError, KeyError, ValueError, EOFError, TypeError)  # h5py/zip/npz errors of a damaged file
+
+
+class PartsMissing(CacheError):
+    """Part files the plan needs are absent (or were unreadable and moved aside)."""
 
 
 def unique_temporary(final: Path) -> Path:
     """A hidden sibling name no other writer uses, even on another host sharing the folder."""
     return final.with_name(f".{final.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
+
+def publish(data: bytes, final: Path) -> None:
+    """Write ``data`` to ``final`` atomically: a unique temporary file, fsync, rename. HDF5 files
+    are built in memory first and written here with plain file I/O, because the HDF5 library
+    does not survive a failed write (a full disk ended in a segmentation fault); here a full
+    disk is an OSError, and the temporary file is removed whatever happens."""
+    tmp = unique_temporary(final)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def stamp_array(stamps) -> np.ndarray:
+    return np.array([(s.size, s.mtime_ns, s.sha1.encode(), s.racy) for s in stamps], dtype=STAMP)
+
+
+def stamps_of(array) -> list[Stamp]:
+    return [Stamp(int(s), int(m), h.decode(), bool(r)) for s, m, h, r in np.asarray(array, dtype=STAMP).tolist()]
 
 
 @dataclass
@@ -47,25 +90,111 @@ class ImageEmbeddings:
     embeddings: np.ndarray
     skipped_ids: list[str]
     path: Path
+    skipped_errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Entry:
+    """One image as the cache knows it: an embedding row, or the reason it could not be read."""
+
+    stamp: Stamp
+    row: np.ndarray | None
+    error: str = ""
 
 
 class ImageCache:
-    def __init__(self, cache_dir, fingerprint: dict, n_images: int, chunk_size: int = 2048):
+    def __init__(self, cache_dir, fingerprint: dict, chunk_size: int = 2048):
         self.fingerprint = fingerprint
         self.digest = fingerprint_hash(fingerprint)
-        cache_dir = Path(cache_dir)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{slug(fingerprint['dataset'])}__{slug(fingerprint['backbone'])}__{self.digest[:16]}"
-        self.path = cache_dir / f"{stem}.h5"
-        self.parts_dir = cache_dir / f"{stem}.parts-c{chunk_size}"
+        self.cache_dir = Path(cache_dir)
+        self.stem = f"{slug(fingerprint['dataset'])}__{slug(fingerprint['backbone'])}__{self.digest[:16]}"
+        self.path = self.cache_dir / f"{self.stem}.h5"
         self.lock = FileLock(str(self.path) + ".lock")
-        self.n_images, self.chunk_size = n_images, chunk_size
+        self.chunk_size = chunk_size
+        self.ids: list[str] = []
+        self.todo: list[int] = []
+        self.todo_ids: list[str] = []
+        self.entries: dict[str, Entry] = {}
+        self.dirty = False
+        self.plan_digest = ""
+        self.parts_dir = self.cache_dir / f"{self.stem}.parts-none"
 
-    def chunks(self) -> list[tuple[int, int]]:
-        return [(s, min(s + self.chunk_size, self.n_images)) for s in range(0, self.n_images, self.chunk_size)]
+    # -- planning -------------------------------------------------------------------------
+    def plan(self, ids: list[str], paths: list) -> None:
+        """Decide per image: reuse its entry (bytes unchanged) or embed it; see the module doc."""
+        stored = self._load()
+        self.ids = list(ids)
+        current = [stat_stamp(p) for p in paths]
+        verify = [i for i, (image_id, (size, mtime)) in enumerate(zip(ids, current))
+                  if (e := stored.get(image_id)) is not None and size >= 0 and e.stamp.sha1 and e.stamp.size == size
+                  and (e.stamp.racy or e.stamp.mtime_ns != mtime)]
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            hashes = dict(zip(verify, pool.map(file_sha1, [paths[i] for i in verify])))
+        self.entries, self.todo, refreshed = {}, [], False
+        for i, (image_id, (size, mtime)) in enumerate(zip(ids, current)):
+            entry = stored.get(image_id)
+            if entry is None or size < 0 or entry.stamp.size != size:
+                self.todo.append(i)
+            elif i not in hashes:  # size and a trusted mtime match
+                self.entries[image_id] = entry
+            elif hashes[i] == entry.stamp.sha1:
+                if not entry.stamp.racy:  # touched, not changed: keep the new mtime so the next run needs no hash
+                    entry = Entry(Stamp(size, mtime, entry.stamp.sha1, False), entry.row, entry.error)
+                    refreshed = True
+                self.entries[image_id] = entry
+            else:
+                self.todo.append(i)
+        self.todo_ids = [ids[i] for i in self.todo]
+        self.dirty = refreshed or set(stored) != set(self.entries)
+        plan = hashlib.sha256(json.dumps([self.chunk_size, [(ids[i], str(paths[i]), *current[i]) for i in self.todo]])
+                              .encode()).hexdigest()
+        self.plan_digest = plan
+        self.parts_dir = self.cache_dir / f"{self.stem}.parts-{plan[:12]}-c{self.chunk_size}"
+
+    def _load(self) -> dict[str, Entry]:
+        """Entries of the final file; a damaged file (or another schema) is moved aside."""
+        if not self.path.is_file():
+            return {}
+        try:
+            with h5py.File(self.path, "r") as handle:
+                if handle.attrs.get("fingerprint_sha256") != self.digest:
+                    raise ValueError("its fingerprint differs from the one its name says")
+                ids = list(handle["ids"].asstr()[:])
+                embeddings = handle["embeddings"][:].astype(np.float32)
+                stamps = stamps_of(handle["stamps"][:])
+                skipped = list(handle["skipped_ids"].asstr()[:])
+                skipped_stamps = stamps_of(handle["skipped_stamps"][:])
+                errors = list(handle["skipped_errors"].asstr()[:])
+        except UNREADABLE as error:
+            move_aside(self.path, f"{type(error).__name__}: {error}".splitlines()[0])
+            return {}
+        entries = {i: Entry(s, row) for i, s, row in zip(ids, stamps, embeddings)}
+        entries.update({i: Entry(s, None, e) for i, s, e in zip(skipped, skipped_stamps, errors)})
+        return entries
 
     def is_complete(self) -> bool:
-        return self.path.is_file()
+        """The final file holds every planned image, unchanged: nothing to embed or rewrite."""
+        return not self.todo and not self.dirty and self.path.is_file()
+
+    def absorbed(self) -> bool:
+        """True once a final file holds this plan's embeddings (another job finished it)."""
+        if not self.todo:
+            return True
+        try:
+            with h5py.File(self.path, "r") as handle:
+                return handle.attrs.get("plan") == self.plan_digest
+        except (OSError, KeyError):
+            return False
+
+    def known_bad(self) -> list[tuple[str, str]]:
+        """(id, error) of listed images found unreadable before and unchanged since."""
+        return [(i, self.entries[i].error) for i in self.ids if i in self.entries and self.entries[i].row is None]
+
+    # -- parts ----------------------------------------------------------------------------
+    def chunks(self) -> list[tuple[int, int]]:
+        """Chunks of positions in the list of images to embed (``todo``)."""
+        n = len(self.todo)
+        return [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
 
     def _part_path(self, start: int, end: int) -> Path:
         return self.parts_dir / f"part_{start:09d}_{end:09d}.npz"
@@ -82,25 +211,30 @@ class ImageCache:
         return [c for i, c in enumerate(self.chunks())
                 if c not in done and (shard is None or i % num_shards == shard)]
 
-    def write_part(self, start: int, end: int, ids: list[str], embeddings: np.ndarray, skipped: list[str]) -> None:
+    def write_part(self, start: int, end: int, ids: list[str], embeddings: np.ndarray, skipped: list[str],
+                   stamps=None, skipped_stamps=None, skipped_errors=None) -> None:
         """Atomically publish one chunk. A duplicate job writing the same chunk publishes the
         same rows under the same name, and each writer's temporary file is unique (even across
-        hosts sharing the cache), so duplicates can only waste time. Once the final file exists
-        the part is no longer needed and is dropped."""
-        if self.is_complete():
+        hosts sharing the cache), so duplicates can only waste time. Once a final file holds
+        this plan the part is no longer needed and is dropped. Missing stamps are unknown ones
+        (such rows are re-embedded by the next run)."""
+        if (start, end) not in self.chunks() or self.absorbed():
             return
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         final = self._part_path(start, end)
         tmp = unique_temporary(final)
         try:
             with open(tmp, "wb") as handle:
-                np.savez(handle, ids=np.array(ids, dtype=object).astype(str), embeddings=embeddings.astype(np.float32),
-                         skipped=np.array(skipped, dtype=str))
+                np.savez(handle, ids=np.array(ids, dtype=str), embeddings=embeddings.astype(np.float32),
+                         stamps=stamp_array(stamps or [UNKNOWN] * len(ids)),
+                         skipped=np.array(skipped, dtype=str),
+                         skipped_stamps=stamp_array(skipped_stamps or [UNKNOWN] * len(skipped)),
+                         skipped_errors=np.array(skipped_errors or [""] * len(skipped), dtype=str))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
         except FileNotFoundError:
-            if not self.is_complete():  # the parts folder vanished because another job assembled the cache
+            if not self.absorbed():  # the parts folder vanished because another job assembled the cache
                 raise
         finally:
             tmp.unlink(missing_ok=True)
@@ -108,12 +242,14 @@ class ImageCache:
     def missing_message(self, num_shards: int = 1) -> str | None:
         """None when every chunk has its part, else one line naming the missing shard(s) and
         the command that embeds them."""
-        missing = [i for i, c in enumerate(self.chunks()) if c not in self.done_chunks()]
+        done = self.done_chunks()
+        missing = [i for i, c in enumerate(self.chunks()) if c not in done]
         if not missing:
             return None
         shards = sorted({i % num_shards for i in missing})
         if num_shards == 1:
-            where = "set embed.num_shards to the value the shard jobs used to see which shard(s) are missing"
+            where = ("set embed.num_shards to the value the shard jobs used to see which shard(s) are missing, "
+                     "or run without embed.merge_only to embed them here")
         else:
             where = (f"shard(s) {shards} of {num_shards} missing; run them with embed.num_shards={num_shards} "
                      f"embed.shard={','.join(map(str, shards))} (with --multirun for several), then merge again")
@@ -121,45 +257,82 @@ class ImageCache:
                 f"{self.parts_dir} ({where})")
 
     def remove_parts(self) -> None:
-        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        """Drop every parts folder of this cache: this plan's, and those of plans made stale by changed files."""
+        for folder in self.cache_dir.glob(f"{self.stem}.parts-*"):
+            shutil.rmtree(folder, ignore_errors=True)
 
-    def assemble(self, expected_ids: list[str], num_shards: int = 1) -> None:
-        """Join all parts into the final file; a missing part names the shard that owns it."""
+    def _read_part(self, start: int, end: int) -> dict[str, Entry]:
+        path = self._part_path(start, end)
+        try:
+            with np.load(path) as part:
+                ids, skipped = part["ids"].tolist(), part["skipped"].tolist()
+                rows = part["embeddings"]
+                stamps, skipped_stamps = stamps_of(part["stamps"]), stamps_of(part["skipped_stamps"])
+                errors = part["skipped_errors"].tolist()
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # zipfile.BadZipFile, EOFError, ValueError...: a damaged part
+            move_aside(path, f"{type(error).__name__}: {error}".splitlines()[0])
+            raise PartsMissing(f"embedding cache part {path} was unreadable and moved aside") from error
+        if sorted(ids + skipped) != sorted(self.todo_ids[start:end]) or len(rows) != len(ids):
+            raise CacheError(f"embedding cache part {path} holds other images than expected; delete it and rerun")
+        entries = {i: Entry(s, row) for i, s, row in zip(ids, stamps, rows)}
+        entries.update({i: Entry(s, None, e) for i, s, e in zip(skipped, skipped_stamps, errors)})
+        return entries
+
+    def assemble(self, ids: list[str] | None = None, num_shards: int = 1) -> None:
+        """Write the final file: reused entries plus every part, in the order of ``ids`` (the
+        planned dataset order by default); a missing part names the shard that owns it."""
         problem = self.missing_message(num_shards)
         if problem:
-            raise CacheError(problem)
-        ids, parts, skipped = [], [], []
+            raise PartsMissing(problem)
+        entries = dict(self.entries)
         for start, end in self.chunks():
             try:
-                part = np.load(self._part_path(start, end))
+                entries.update(self._read_part(start, end))
+            except PartsMissing as error:  # moved aside: say which shard (or run) embeds it again
+                raise PartsMissing(f"{error}; {self.missing_message(num_shards)}") from error
             except FileNotFoundError:
-                if self.is_complete():  # a concurrent merge (a duplicated last shard) finished first
+                if self.absorbed():  # a concurrent merge (a duplicated last shard) finished first
                     return
-                raise
-            with part:
-                got = part["ids"].tolist() + part["skipped"].tolist()
-                if sorted(got) != sorted(expected_ids[start:end]) or len(part["embeddings"]) != len(part["ids"]):
-                    raise CacheError(f"embedding cache part {self._part_path(start, end)} holds other images than expected; delete it and rerun")
-                ids += part["ids"].tolist()
-                parts.append(part["embeddings"])
-                skipped += part["skipped"].tolist()
-        embeddings = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-        tmp = unique_temporary(self.path)
-        with h5py.File(tmp, "w") as out:
-            out.create_dataset("ids", data=np.array(ids, dtype=object), dtype=STR)
-            out.create_dataset("embeddings", data=embeddings, chunks=(min(len(ids), 4096) or 1, embeddings.shape[1] or 1)
-                               if embeddings.size else None)
-            out.create_dataset("skipped_ids", data=np.array(skipped, dtype=object), dtype=STR)
-            out.attrs.update(fingerprint=json.dumps(self.fingerprint, sort_keys=True, default=str),
-                             fingerprint_sha256=self.digest, schema_version=CACHE_SCHEMA_VERSION,
-                             dataset=self.fingerprint["dataset"], backbone=self.fingerprint["backbone"])
-        os.replace(tmp, self.path)
+                raise PartsMissing(f"embedding cache part {self._part_path(start, end)} vanished while merging; run again")
+        order = [i for i in (self.ids if ids is None else ids) if i in entries]
+        self._write(order, entries)
+        self.entries, self.todo, self.todo_ids, self.dirty = {i: entries[i] for i in order}, [], [], False
         self.remove_parts()
 
+    def _write(self, order: list[str], entries: dict[str, Entry]) -> None:
+        good = [i for i in order if entries[i].row is not None]
+        bad = [i for i in order if entries[i].row is None]
+        rows = [entries[i].row for i in good]
+        embeddings = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
+        with h5py.File(io.BytesIO(), "w") as out:
+            out.create_dataset("ids", data=np.array(good, dtype=object), dtype=STR)
+            out.create_dataset("embeddings", data=embeddings, chunks=(min(len(good), 4096) or 1, embeddings.shape[1] or 1)
+                               if embeddings.size else None)
+            out.create_dataset("stamps", data=stamp_array([entries[i].stamp for i in good]))
+            out.create_dataset("skipped_ids", data=np.array(bad, dtype=object), dtype=STR)
+            out.create_dataset("skipped_stamps", data=stamp_array([entries[i].stamp for i in bad]))
+            out.create_dataset("skipped_errors", data=np.array([entries[i].error for i in bad], dtype=object), dtype=STR)
+            out.attrs.update(fingerprint=json.dumps(self.fingerprint, sort_keys=True, default=str),
+                             fingerprint_sha256=self.digest, schema_version=CACHE_SCHEMA_VERSION,
+                             dataset=self.fingerprint["dataset"], backbone=self.fingerprint["backbone"],
+                             plan=self.plan_digest)
+            out.flush()
+            publish(out.id.get_file_image(), self.path)
+
+    def update(self) -> None:
+        """Rewrite the final file when nothing is to embed but entries were dropped or re-stamped."""
+        if self.dirty:
+            self._write([i for i in self.ids if i in self.entries], self.entries)
+            self.dirty = False
+
     def read(self) -> ImageEmbeddings:
-        with h5py.File(self.path, "r") as handle:
-            if handle.attrs.get("fingerprint_sha256") != self.digest:
-                raise CacheError(f"embedding cache {self.path} has another fingerprint than its name says; delete it and rerun")
-            return ImageEmbeddings(ids=list(handle["ids"].asstr()[:]),
-                                   embeddings=handle["embeddings"][:].astype(np.float32),
-                                   skipped_ids=list(handle["skipped_ids"].asstr()[:]), path=self.path)
+        """The planned images' embeddings, in dataset order."""
+        kept = [i for i in self.ids if i in self.entries]
+        good = [i for i in kept if self.entries[i].row is not None]
+        bad = [i for i in kept if self.entries[i].row is None]
+        rows = [self.entries[i].row for i in good]
+        embeddings = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
+        return ImageEmbeddings(ids=good, embeddings=embeddings, skipped_ids=bad, path=self.path,
+                               skipped_errors=[self.entries[i].error for i in bad])

@@ -1,16 +1,100 @@
-"""Reading and preprocessing images inside DataLoader workers."""
+"""Reading images as what they show, and preprocessing them inside DataLoader workers.
+
+Every place that feeds a backbone decodes through :func:`to_rgb` (or :func:`open_rgb`), so a
+16-bit scan, a phone photo stored sideways with an EXIF orientation tag and its 8-bit upright
+copy give the same pixels. The embedding reader also fingerprints the bytes it decodes
+(:class:`Stamp`), which is what keys the embedding cache by content.
+"""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import hashlib
+import io
+import os
+import time
+from typing import Callable, NamedTuple, Sequence
 
+import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+# Linux stamps files from a coarse clock (a few ms) and some file systems keep whole or even
+# two-second times: a file changed within this window of being read could keep its mtime.
+RACY_NS = 2_000_000_000
+
+
+class Stamp(NamedTuple):
+    """What identifies an image file's bytes: size and mtime (cheap, from stat), the sha1 of the
+    bytes (computed while they are read anyway), and whether the mtime was too recent to trust."""
+
+    size: int
+    mtime_ns: int
+    sha1: str
+    racy: bool
+
+
+UNKNOWN = Stamp(-1, -1, "", True)
+
+
+def stat_stamp(path) -> tuple[int, int]:
+    """(size, mtime_ns) of ``path``, or (-1, -1) when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1, -1
+    return st.st_size, st.st_mtime_ns
+
+
+def file_sha1(path) -> str:
+    """sha1 of the file's bytes ("" when unreadable); hashlib releases the GIL, so threads help."""
+    digest = hashlib.sha1()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """High-bit-depth grey (I;16*, I, F) scaled to 0..255 instead of clipped: 16-bit data (and
+    32-bit integers within 0..65535, as older Pillows open 16-bit PNGs) by 1/257 (65535 -> 255),
+    other integers by their range, floats in [0, 1] by 255 and other floats by their range."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode in SIXTEEN_BIT or (image.mode == "I" and values.size and 0 <= values.min() and values.max() <= 65535):
+        scaled = values / 257.0
+    elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
+        scaled = values * 255.0
+    else:
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
+
+
+def to_rgb(image: Image.Image, draft_size: int | None = None) -> Image.Image:
+    """An opened image as the 8-bit RGB picture it shows: optional JPEG draft decoding, EXIF
+    orientation applied, high bit depths scaled, then Pillow's conversion (palette and
+    transparency handled as Pillow does: alpha dropped)."""
+    if draft_size:
+        image.draft("RGB", (draft_size, draft_size))
+    image = ImageOps.exif_transpose(image)
+    if image.mode in (*SIXTEEN_BIT, "I", "F"):
+        image = _to_8bit(image)
+    return image.convert("RGB")
+
+
+def open_rgb(path) -> Image.Image:
+    """The decoded RGB picture at ``path`` (see :func:`to_rgb`)."""
+    with Image.open(path) as image:
+        return to_rgb(image)
 
 
 class ImageDataset(Dataset):
-    """Item ``i`` -> (i, preprocessed tensor, error message or ""): an unreadable file does not
-    kill the worker; the caller decides to skip it or fail with its path.
+    """Item ``i`` -> (i, preprocessed tensor, error message or "", stamp): an unreadable file does
+    not kill the worker; the caller decides to skip it or fail with its path. The stamp (size,
+    mtime_ns, sha1, racy) describes the very bytes that were decoded, read once.
 
     With ``draft_size``, JPEGs are decoded by libjpeg at the strongest 1/2, 1/4 or 1/8 reduction
     that still covers ``draft_size`` on both sides: for photos several times the model's input
@@ -27,15 +111,20 @@ class ImageDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
+        stamp = UNKNOWN
         try:
-            with Image.open(self.paths[index]) as image:
-                if self.draft_size:
-                    image.draft("RGB", (self.draft_size, self.draft_size))
-                return index, self.preprocess(image.convert("RGB")), ""
+            with open(self.paths[index], "rb") as handle:
+                st = os.fstat(handle.fileno())
+                data = handle.read()
+            stamp = Stamp(st.st_size, st.st_mtime_ns, hashlib.sha1(data).hexdigest(),
+                          time.time_ns() - st.st_mtime_ns < RACY_NS)
+            with Image.open(io.BytesIO(data)) as image:
+                return index, self.preprocess(to_rgb(image, self.draft_size)), "", tuple(stamp)
         except Exception as error:  # PIL raises many types for corrupt or truncated files
             if self._blank is None:
                 self._blank = self.preprocess(Image.new("RGB", (32, 32)))
-            return index, torch.zeros_like(self._blank), f"{type(error).__name__}: {error}".splitlines()[0]
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            return index, torch.zeros_like(self._blank), message, tuple(stamp)
 
 
 def model_input_side(preprocess: Callable) -> int:

@@ -2,11 +2,12 @@
 
 One file per backbone (``text__<backbone>__<fingerprint>.h5``: /texts utf-8 strings,
 /embeddings float32 (n, D)); new prompts are appended by rewriting the file under a lock
-and renaming it into place, so concurrent runs never see a half-written file.
+and renaming it into place, so concurrent runs never see a half-written file. A damaged file
+is moved aside and its prompts recomputed; a folder that cannot be written is one line.
 """
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import h5py
@@ -14,7 +15,9 @@ import numpy as np
 from filelock import FileLock
 
 from indirect.backbones.base import Backbone
+from indirect.embedding.faults import move_aside, writing_cache
 from indirect.embedding.fingerprint import fingerprint_hash, slug
+from indirect.embedding.image_cache import UNREADABLE, publish
 
 STR = h5py.string_dtype()
 
@@ -27,27 +30,32 @@ def text_cache_path(cache_dir, backbone: Backbone) -> Path:
 def _read(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         return {}
-    with h5py.File(path, "r") as handle:
-        return dict(zip(handle["texts"].asstr()[:], handle["embeddings"][:]))
+    try:
+        with h5py.File(path, "r") as handle:
+            return dict(zip(handle["texts"].asstr()[:], handle["embeddings"][:]))
+    except UNREADABLE as error:
+        move_aside(path, f"{type(error).__name__}: {error}".splitlines()[0])
+        return {}
 
 
 def embed_texts(backbone: Backbone, texts: list[str], cache_dir, batch_size: int = 256) -> np.ndarray:
     """(len(texts), D) float32 raw text features, computing only prompts not cached yet."""
     path = text_cache_path(cache_dir, backbone)
+    with writing_cache(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
     known = _read(path)
     missing = list(dict.fromkeys(t for t in texts if t not in known))
     if missing:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
+        with writing_cache(path.parent), FileLock(str(path) + ".lock"):
             known = _read(path)
             missing = [t for t in missing if t not in known]
             for start in range(0, len(missing), batch_size):
                 batch = missing[start:start + batch_size]
                 known.update(zip(batch, backbone.text_features(batch).numpy().astype(np.float32)))
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with h5py.File(tmp, "w") as out:
+            with h5py.File(io.BytesIO(), "w") as out:
                 out.create_dataset("texts", data=np.array(list(known), dtype=object), dtype=STR)
                 out.create_dataset("embeddings", data=np.stack(list(known.values())))
                 out.attrs["backbone"] = backbone.name
-            os.replace(tmp, path)
+                out.flush()
+                publish(out.id.get_file_image(), path)
     return np.stack([known[t] for t in texts]).astype(np.float32)

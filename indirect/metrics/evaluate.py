@@ -41,6 +41,19 @@ def encode_labels(labels) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def require_measurable(labels, what: str = "the labels") -> None:
+    """Refuse labels that give no meaningful figure: retrieval needs a class with a second
+    member, and a single class makes every method score 100 (random projections included).
+    ``what`` names the notion/column in the one-line message."""
+    codes = encode_labels(labels)
+    counts = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+    usable = int((counts >= 2).sum())
+    if usable < 2:
+        raise MetricsError(f"{what}: {len(counts)} class(es) over {len(codes)} image(s), {usable} with at least two "
+                           "images; a measurement needs at least two classes with two images each "
+                           "(choose another notion or add labelled images)")
+
+
 def _check_k(k):
     if k in ("max_bin_count", None) or (isinstance(k, int) and not isinstance(k, bool) and k > 0):
         return
@@ -73,7 +86,8 @@ def evaluate(
     distance is Euclidean on the embeddings as given (normalise first for cosine retrieval).
     ``metrics=None`` computes all of :data:`METRIC_NAMES`; ``k`` has pml's meaning;
     ``seed`` seeds the k-means behind NMI/AMI. Retrieval metrics are NaN when no class has
-    two members.
+    two members; fewer than two classes is refused (:class:`MetricsError`), as every figure
+    would be 100 whatever the embeddings. :func:`require_measurable` applies the full check.
     """
     if backend not in BACKENDS:
         raise MetricsError(f"backend={backend!r} is unknown; use one of {list(BACKENDS)}")
@@ -86,6 +100,8 @@ def evaluate(
     codes = encode_labels(labels)
     if len(codes) != len(x):
         raise MetricsError(f"{len(x)} embeddings but {len(codes)} labels; they must be aligned one to one")
+    if len(np.unique(codes)) < 2:
+        require_measurable(codes)
     target = auto_device(device)
     if backend == "pml":
         from .pml_reference import pml_metrics

@@ -1,0 +1,391 @@
+"""Fault injection: stale images, odd pixels, degenerate input, damaged or unwritable caches, bad
+options. Each case here gave a wrong number, a traceback or a segfault before; now it heals or
+is one line (see docs/faults.md)."""
+import errno
+import json
+import logging
+import math
+import os
+import time
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import COLOURS, ROOT, TINY, run_train_eval, write_image_folder
+from indirect.backbones.open_clip_backbone import OpenClipBackbone
+from indirect.datasets.folder import load_folder
+from indirect.embedding import embed_images, embed_texts, extract
+from indirect.embedding.images import ImageDataset, open_rgb, to_rgb
+from indirect.embedding.text_cache import text_cache_path
+from indirect.errors import BadImageError, CacheError, ConfigError, MetricsError, UserError
+from indirect.jsonsafe import to_json
+from indirect.metrics.evaluate import evaluate, require_measurable
+
+QUICK = dict(num_workers=0, chunk_size=4)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0)
+
+
+@pytest.fixture
+def counted(tiny, monkeypatch):
+    """The tiny backbone, counting the images it embeds."""
+    seen = []
+    original = type(tiny).image_features
+    monkeypatch.setattr(tiny, "image_features", lambda batch: seen.append(len(batch)) or original(tiny, batch))
+    return tiny, seen
+
+
+def square(path, rgb, offset=0, size=24):
+    pixels = np.full((size, size, 3), 128, np.uint8)
+    pixels[offset:offset + size // 2, offset:offset + size // 2] = rgb
+    Image.fromarray(pixels).save(path)
+
+
+def row(result, image_id):
+    return result.embeddings[result.ids.index(image_id)]
+
+
+# -- 1. the cache is keyed by content ---------------------------------------------------------
+
+def test_an_image_overwritten_under_the_same_name_is_re_embedded_alone(tmp_path, counted):
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=3)
+    first = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    seen.clear()
+    square(root / "red" / "0.png", (10, 10, 250), offset=6)  # another picture, same name
+    again = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert sum(seen) == 1  # only the changed image
+    fresh = embed_images(tiny, load_folder(root), tmp_path / "fresh", **QUICK)
+    assert not np.allclose(row(again, "red/0.png"), row(first, "red/0.png"), atol=1e-3)
+    np.testing.assert_allclose(again.embeddings, fresh.embeddings, rtol=1e-5, atol=1e-5)
+    assert again.ids == fresh.ids
+
+
+def test_added_and_removed_images_update_the_cache_incrementally(tmp_path, counted):
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=3)
+    embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    seen.clear()
+    (root / "green" / "1.png").unlink()
+    square(root / "blue" / "new.png", (0, 0, 255), offset=3)
+    square(root / "red" / "new.png", (255, 0, 0), offset=5)
+    again = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert sum(seen) == 2
+    assert "green/1.png" not in again.ids and {"blue/new.png", "red/new.png"} <= set(again.ids)
+    with h5py.File(again.path) as handle:  # the removed image is dropped from the file too
+        assert sorted(handle["ids"].asstr()[:]) == sorted(again.ids) and len(again.ids) == 10
+    fresh = embed_images(tiny, load_folder(root), tmp_path / "fresh", **QUICK)
+    np.testing.assert_allclose(again.embeddings, fresh.embeddings, rtol=1e-5, atol=1e-5)
+
+
+def test_a_touched_but_unchanged_image_is_not_re_embedded(tmp_path, counted):
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    seen.clear()
+    later = time.time_ns() + 10**9
+    for path in root.glob("*/*.png"):
+        os.utime(path, ns=(later, later))
+    embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert seen == []
+
+
+def test_a_change_that_keeps_size_and_mtime_is_seen_when_the_mtime_was_recent(tmp_path, counted):
+    """A file written within the file system's time granularity of being embedded could change
+    again without a new mtime: such a stamp is racy and verified by hash on the next run."""
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    target = root / "blue" / "raw.bmp"  # uncompressed: same dimensions, same size
+    square(target, (0, 0, 250))
+    future = time.time_ns() + 60 * 10**9  # 'just written' for the whole test
+    os.utime(target, ns=(future, future))
+    first = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    size = target.stat().st_size
+    square(target, (250, 250, 10))
+    assert target.stat().st_size == size
+    os.utime(target, ns=(future, future))
+    seen.clear()
+    again = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert sum(seen) == 1
+    assert not np.allclose(row(again, "blue/raw.bmp"), row(first, "blue/raw.bmp"), atol=1e-3)
+
+
+def test_a_fixed_image_is_retried_and_the_fail_policy_applies_to_cached_skips(tmp_path, tiny):
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    (root / "red" / "broken.png").write_bytes(b"not a png")
+    cache = tmp_path / "cache"
+    first = embed_images(tiny, load_folder(root), cache, on_bad_image="skip", **QUICK)
+    assert first.skipped_ids == ["red/broken.png"]
+    with pytest.raises(BadImageError, match=r"broken.png.*cannot identify.*on_bad_image=skip"):
+        embed_images(tiny, load_folder(root), cache, on_bad_image="fail", **QUICK)
+    square(root / "red" / "broken.png", (200, 0, 0))
+    fixed = embed_images(tiny, load_folder(root), cache, on_bad_image="fail", **QUICK)
+    assert fixed.skipped_ids == [] and "red/broken.png" in fixed.ids
+
+
+def test_batch_size_changes_no_embedding_beyond_1e_5(tmp_path, tiny):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=4))
+    results = [embed_images(tiny, data, tmp_path / f"b{size}", batch_size=size, num_workers=0).embeddings
+               for size in (1, 5, 64)]
+    for other in results[1:]:
+        assert np.abs(other - results[0]).max() <= 1e-5
+
+
+# -- 2. images decoded as what they show ------------------------------------------------------
+
+def grey_pair(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 32), (32, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "g16.png")
+    Image.fromarray((ramp // 257).astype(np.uint8)).save(tmp_path / "g8.png")
+    return tmp_path / "g16.png", tmp_path / "g8.png"
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path, tiny):
+    deep, shallow = grey_pair(tmp_path)
+    assert Image.open(deep).mode in ("I;16", "I")
+    a, b = np.asarray(open_rgb(deep), np.int16), np.asarray(open_rgb(shallow), np.int16)
+    assert np.abs(a - b).max() <= 1
+    items = ImageDataset([deep, shallow], tiny.preprocess)
+    with torch.inference_mode():
+        x = tiny.image_features(torch.stack([items[0][1], items[1][1]])).numpy()
+    cosine = x[0] @ x[1] / np.linalg.norm(x[0]) / np.linalg.norm(x[1])
+    assert cosine > 0.999
+
+
+@pytest.mark.parametrize("mode, values, expected", [
+    ("I", [0, 32768, 65535], [0, 128, 255]),
+    ("F", [0.0, 0.5, 1.0], [0, 128, 255]),
+    ("F", [-2.0, 0.0, 2.0], [0, 128, 255]),
+    ("I", [0, 100000, 200000], [0, 128, 255]),
+])
+def test_other_high_bit_depth_modes_are_scaled(mode, values, expected):
+    image = Image.fromarray(np.array([values], dtype=np.float32 if mode == "F" else np.int32), mode)
+    assert np.asarray(to_rgb(image))[0, :, 0].tolist() == expected
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :20] = (255, 0, 0)  # red left half of a landscape picture
+    stored = Image.fromarray(pixels)
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    stored.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    shown = np.asarray(open_rgb(tmp_path / "rotated.jpg"))
+    assert shown.shape == (40, 20, 3)  # displayed as a portrait
+    assert shown[5, 10, 0] > 200 and shown[35, 10, 0] < 60  # red on top after the turn
+
+
+def test_palette_and_transparency_decode_as_before(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 1] = 200
+    rgba[:4, :, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    Image.fromarray(rgba[..., :3]).convert("P").save(tmp_path / "p.png", transparency=0)
+    for name in ("a.png", "p.png"):
+        with Image.open(tmp_path / name) as image:
+            assert np.array_equal(np.asarray(open_rgb(tmp_path / name)), np.asarray(image.convert("RGB")))
+
+
+# -- 3. refuse what cannot be measured --------------------------------------------------------
+
+def test_no_readable_image_is_refused(tmp_path, tiny):
+    root = tmp_path / "img"
+    for name in COLOURS:
+        (root / name).mkdir(parents=True)
+        (root / name / "0.png").write_bytes(b"garbage")
+    with pytest.raises(BadImageError, match=r"none of the 3 image\(s\).*could be read"):
+        embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+
+
+def test_one_class_or_only_singletons_are_refused():
+    x = np.random.default_rng(0).normal(size=(10, 4))
+    with pytest.raises(MetricsError, match=r"1 class\(es\) over 10 image\(s\), 1 with at least two"):
+        evaluate(x, ["red"] * 10)
+    with pytest.raises(MetricsError, match=r"notion 'color'.*3 class\(es\) over 4 image\(s\), 1 with at least two"):
+        require_measurable(["red", "red", "blue", "green"], "notion 'color'")
+    require_measurable(["red", "red", "blue", "blue", "green"])  # two measurable classes: fine
+
+
+def test_results_json_never_holds_nan():
+    text = to_json({"a": float("nan"), "b": [np.float32("inf"), 1.5], "c": {"d": np.float64(2.0)}}, indent=2)
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON")) == \
+        {"a": None, "b": [None, 1.5], "c": {"d": 2.0}}
+
+
+def one_line_exit_2(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and all(f in errors[0] for f in fragments), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+FOLDER = ["dataset=folder", "notion=label", "prompts.vocabulary=[red,green,blue]",
+          "prompts.templates=['a photo of a {} square']"]
+
+
+def run_in_process(tmp_path, *overrides) -> str:
+    """The experiment train_eval.py runs, in this process (no 20 s of imports): the one-line
+    message of the UserError it raises (train_eval.py prints it and exits 2, see the subprocess test)."""
+    from hydra import compose, initialize_config_dir
+
+    from indirect.pipeline import run
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train_eval", overrides=[f"paths.data_dir={tmp_path}/data",
+                                                           f"paths.cache_dir={tmp_path}/cache", *overrides])
+    with pytest.raises(UserError) as caught:
+        run(cfg, ROOT / "conf", tmp_path / "run")
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "run" / "results.json").exists()
+    return str(caught.value)
+
+
+def test_one_class_run_exits_2_with_one_line(tmp_path):
+    root = tmp_path / "one"
+    (root / "red").mkdir(parents=True)
+    for i in range(4):
+        square(root / "red" / f"{i}.png", (250, 0, 0), offset=i)
+    proc = run_train_eval(tmp_path, *FOLDER, f"dataset.root={root}", *TINY, check=False)
+    one_line_exit_2(proc, "1 class(es) over 4 image(s)")
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_all_unreadable_run_stops_with_one_line(tmp_path):
+    root = tmp_path / "bad"
+    for name in COLOURS:
+        (root / name).mkdir(parents=True)
+        (root / name / "0.png").write_bytes(b"")
+    message = run_in_process(tmp_path, *FOLDER, f"dataset.root={root}", *TINY)
+    assert "none of the 3 image(s)" in message and str(root) in message
+
+
+# -- 5. faults heal or are named --------------------------------------------------------------
+
+@pytest.mark.parametrize("damage", [b"", b"garbage, not HDF5", "truncate"])
+def test_a_damaged_image_cache_is_moved_aside_and_recomputed(tmp_path, tiny, damage, caplog):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=2))
+    good = embed_images(tiny, data, tmp_path / "cache", **QUICK)
+    content = good.path.read_bytes()
+    good.path.write_bytes(content[: len(content) // 2] if damage == "truncate" else damage)
+    with caplog.at_level(logging.WARNING):
+        healed = embed_images(tiny, data, tmp_path / "cache", **QUICK)
+    aside = list((tmp_path / "cache").glob(f"{good.path.name}.corrupt-*"))
+    assert len(aside) == 1 and good.path.name in caplog.text and "moved aside" in caplog.text
+    np.testing.assert_array_equal(healed.embeddings, good.embeddings)
+    assert h5py.File(healed.path)["embeddings"].shape == good.embeddings.shape
+
+
+def test_a_damaged_text_cache_is_moved_aside_and_recomputed(tmp_path, tiny, caplog):
+    prompts = ["a red thing", "a blue thing"]
+    good = embed_texts(tiny, prompts, tmp_path)
+    path = text_cache_path(tmp_path, tiny)
+    path.write_bytes(path.read_bytes()[:100])
+    with caplog.at_level(logging.WARNING):
+        healed = embed_texts(tiny, prompts, tmp_path)
+    assert list(tmp_path.glob(f"{path.name}.corrupt-*")) and path.name in caplog.text
+    np.testing.assert_allclose(healed, good, atol=1e-6)
+
+
+def test_a_damaged_part_file_is_moved_aside_and_re_embedded(tmp_path, tiny, caplog):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=3))  # 9 images, 3 chunks of 4
+    cache = extract.image_cache_for(tiny, data, tmp_path / "cache", chunk_size=4)
+    cache.parts_dir.mkdir(parents=True)
+    cache._part_path(0, 4).write_bytes(b"PK\x03\x04 half a zip")  # BadZipFile before
+    with caplog.at_level(logging.WARNING):
+        result = embed_images(tiny, data, tmp_path / "cache", **QUICK)
+    assert "part_000000000_000000004.npz is unreadable" in caplog.text and "moved aside" in caplog.text
+    fresh = embed_images(tiny, data, tmp_path / "fresh", **QUICK)
+    assert result.ids == fresh.ids
+    np.testing.assert_allclose(result.embeddings, fresh.embeddings, rtol=1e-5, atol=1e-6)
+    assert not cache.parts_dir.exists()
+
+
+def test_a_part_deleted_during_the_run_is_embedded_again(tmp_path, tiny, monkeypatch):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=3))
+    flush = extract._flush
+
+    def flush_then_delete_the_first(cache, chunk, *args):
+        flush(cache, chunk, *args)
+        if chunk == (8, 9):
+            cache._part_path(0, 4).unlink(missing_ok=True)
+
+    monkeypatch.setattr(extract, "_flush", flush_then_delete_the_first)
+    result = embed_images(tiny, data, tmp_path / "cache", **QUICK)
+    assert sorted(result.ids) == sorted(data.ids)
+
+
+def test_unwritable_cache_folder_is_one_line(tmp_path, tiny, monkeypatch):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=2))
+    from filelock import FileLock
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", self.lock_file)
+
+    monkeypatch.setattr(FileLock, "acquire", refuse)
+    with pytest.raises(CacheError, match=r"cannot write the embedding cache in .*cache \(permission denied.*paths.cache_dir"):
+        embed_images(tiny, data, tmp_path / "cache", **QUICK)
+    with pytest.raises(CacheError, match="permission denied"):
+        embed_texts(tiny, ["a red thing"], tmp_path / "cache")
+
+
+@pytest.mark.parametrize("stage", ["part", "final"])
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, tiny, monkeypatch, stage):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=2))
+    real_fsync = os.fsync
+
+    def full(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}") if os.path.exists(f"/proc/self/fd/{fd}") else ""
+        if (".npz." in name) == (stage == "part"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(CacheError, match=r"no space left on device.*free some space"):
+        embed_images(tiny, data, tmp_path / "cache", **QUICK)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
+    assert not list((tmp_path / "cache").glob("*.h5"))
+
+
+# -- 6. messages ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option, value, fragment", [
+    ("batch_size", 0, "embed.batch_size=0: use a positive number"),
+    ("batch_size", -5, "embed.batch_size=-5: use a positive number"),
+    ("chunk_size", 0, "embed.chunk_size=0: use a positive number"),
+    ("num_workers", -1, "embed.num_workers=-1"),
+])
+def test_bad_embed_options_name_the_value_and_the_fix(tmp_path, tiny, option, value, fragment):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=1))
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        embed_images(tiny, data, tmp_path, **{**QUICK, option: value})
+
+
+def test_negative_batch_size_run_stops_without_the_shard_hint(tmp_path, image_folder):
+    message = run_in_process(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "embed.batch_size=-5")
+    assert "embed.batch_size=-5" in message and "num_shards" not in message
+
+
+def test_merge_only_on_an_unsharded_cache_does_not_blame_shards_alone(tmp_path, tiny):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=2))
+    with pytest.raises(CacheError, match="run without embed.merge_only to embed them"):
+        embed_images(tiny, data, tmp_path, merge_only=True, **QUICK)
+    assert not math.isnan(embed_images(tiny, data, tmp_path, **QUICK).embeddings.sum())
+
+
+def test_a_damaged_part_in_a_sharded_merge_names_the_shard_to_rerun(tmp_path, tiny):
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=2))  # 6 images, 3 chunks of 2
+    sharded = dict(num_workers=0, chunk_size=2, num_shards=3)
+    for shard in (0, 1):
+        assert embed_images(tiny, data, tmp_path, shard=shard, **sharded) is None
+    cache = extract.image_cache_for(tiny, data, tmp_path, chunk_size=2)
+    cache._part_path(2, 4).write_bytes(b"")
+    with pytest.raises(CacheError, match=r"part_000000002_000000004.npz was unreadable and moved aside; .*"
+                                         r"shard\(s\) \[1\] of 3 missing; run them with embed.num_shards=3 embed.shard=1"):
+        embed_images(tiny, data, tmp_path, shard=2, **sharded)
+    assert embed_images(tiny, data, tmp_path, shard=1, **sharded).embeddings.shape == (6, 32)
