@@ -5,8 +5,8 @@ spin-waits. For the small matrices of a projector fit (a few hundred rows) the t
 little even on a quiet machine, and with a busy neighbour (the second job of a sweep, a data
 loader) a descheduled thread stalls the others at every barrier: fitting then slows down far
 more than the neighbour's share of the cores. ``limited_threads`` caps BLAS/OpenMP (through
-threadpoolctl) and torch's intra-op pool for a block of code; ``core_share`` is the number of
-cores one of several concurrent jobs should use.
+threadpoolctl) and torch's intra-op pool for a block of code; ``job_cores`` is the number of
+cores one of several concurrent jobs may use.
 """
 from __future__ import annotations
 
@@ -28,15 +28,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def core_share(n_jobs: int, cores: int | None = None) -> int:
-    """Cores each of ``n_jobs`` concurrent jobs gets (at least 1)."""
-    cores = available_cores() if cores is None else cores
-    return max(1, cores // max(1, n_jobs))
+def job_cores() -> int:
+    """Cores this job may use: its CPU affinity, capped by ``OMP_NUM_THREADS`` when set.
+
+    A parallel launcher states each job's share there: joblib sets it to cores // n_jobs in
+    every loky worker (``hydra/launcher=parallel``), and a user running several jobs per node
+    sets it for each. Decoding workers and threads sized by it then do not oversubscribe.
+    """
+    cores = available_cores()
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(share))) if share.isdigit() and int(share) > 0 else cores
 
 
 def threads_for(size: int) -> int:
     """Threads for linear algebra on matrices of dimension ``size``: 1 when small, else all cores."""
-    return 1 if size <= SMALL_PROBLEM else available_cores()
+    return 1 if size <= SMALL_PROBLEM else job_cores()
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ..threads import available_cores, limited_threads, threads_for
+from ..threads import job_cores, limited_threads, threads_for
 from .base import Projector, ProjectorError, as_tensor, l2_normalize, seed_from
 from .training import adam_with_patience
 
@@ -146,7 +146,7 @@ class InDiReCT(Projector):
 
     def _fit_fast(self, texts: torch.Tensor, generator: torch.Generator, mode: str) -> None:
         device = self._device()
-        with limited_threads(threads_for(texts.shape[1]) if device.type == "cpu" else available_cores()):
+        with limited_threads(threads_for(texts.shape[1]) if device.type == "cpu" else job_cores()):
             self._fit_fast_on(texts.to(device=device, dtype=torch.float64), generator, mode)
 
     def _fit_fast_on(self, T: torch.Tensor, generator: torch.Generator, mode: str) -> None:
