@@ -14,10 +14,9 @@ import contextlib
 import os
 
 import torch
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import threadpool_limits
 
 SMALL_PROBLEM = 2048      # matrices up to this size are fitted on one thread
-_controller: ThreadpoolController | None = None     # found once: scanning the loaded libraries takes ms
 
 
 def available_cores() -> int:
@@ -48,11 +47,8 @@ def threads_for(size: int) -> int:
 @contextlib.contextmanager
 def limited_threads(n: int):
     """Run the block with at most ``n`` BLAS/OpenMP threads and ``n`` torch intra-op threads."""
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
     before = torch.get_num_threads()
-    with _controller.limit(limits=n):
+    with threadpool_limits(limits=n):          # scans the libraries loaded now (faiss may come late)
         torch.set_num_threads(min(n, before))
         try:
             yield
