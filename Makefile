@@ -28,7 +28,7 @@ test: install  ## the test suite (slow tests excluded)
 test-all: install  ## the test suite including slow tests
 	$(PY) -m pytest -q -m ''
 
-demo-sweep: install  ## the four demo notions x every baseline (5 seeds) as one multirun, then the sweep report
+demo-sweep: install  ## the four demo notions x every baseline (5 seeds) as one multirun, then the sweep report (ARGS=hydra/launcher=parallel: jobs in parallel)
 	$(PY) train_eval.py --multirun experiment=demo_paper hydra.sweep.dir=outputs/multiruns/demo $(ARGS)
 	$(PY) scripts/report.py outputs/multiruns/demo
 

@@ -2,12 +2,17 @@
 
     python scripts/bench_eval.py            # N = 2,000 / 8,000 / 32,000, d = 128 / 512
     python scripts/bench_eval.py --quick    # N = 1,000 / 2,000, d = 128
+    python scripts/bench_eval.py --quick --neighbour-only   # only the busy-neighbour line
 
 Clustered data (about 100 classes, Gaussian blobs), both backends on the same embeddings and
 the same k-means seed. Retrieval (the five k-NN metrics) and clustering (NMI/AMI, the same
 faiss k-means in both backends) are timed separately, since only retrieval differs between
 them. pml is skipped for a size when its retrieval time, extrapolated quadratically from the
 previous size, exceeds --pml-budget seconds (the table says so).
+
+The last line times our evaluation (all seven metrics) of the first size again while a busy
+neighbour process burns --neighbour-threads cores (scripts/busy_neighbour.py), against its quiet
+timing in the same run.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from busy_neighbour import busy_neighbour  # noqa: E402
 from indirect.metrics import evaluate  # noqa: E402
 from indirect.metrics.clustering import CLUSTERING_METRICS  # noqa: E402
 from indirect.metrics.knn_retrieval import RETRIEVAL_METRICS  # noqa: E402
@@ -53,6 +59,8 @@ def main(argv=None):
     parser.add_argument("--k", default="max_bin_count",
                         help="neighbours per query for both backends: max_bin_count, none (pml's default: all) or an int")
     parser.add_argument("--device", default="cpu", help="device of our backend (pml's k-NN is faiss on CPU either way)")
+    parser.add_argument("--neighbour-threads", type=int, default=2, help="cores the busy neighbour burns")
+    parser.add_argument("--neighbour-only", action="store_true", help="only the busy-neighbour line")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     import faiss
@@ -64,6 +72,22 @@ def main(argv=None):
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     print(f"k={k} threads={args.threads} device={args.device} torch={torch.__version__} load average at start={load}")
     header = f"{'N':>6} {'d':>4} {'C':>4} | {'ours ret s':>10} {'pml ret s':>10} {'ratio':>7} | {'ours clu s':>10} {'pml clu s':>10} | {'total ratio':>11} | {'max |diff| ret':>14} {'max |diff| NMI/AMI':>18}"
+    if not args.neighbour_only:
+        table(args, sizes, dims, k, header)
+    neighbour_line(args, sizes[0], dims[0], k)
+
+
+def neighbour_line(args, n, d, k):
+    x, y = clustered(n, d, args.classes)
+    run = lambda: evaluate(x, y, seed=0, device=args.device, k=k)  # noqa: E731
+    quiet, _ = timed(run, args.repeats)
+    with busy_neighbour(args.neighbour_threads):
+        busy, _ = timed(run, args.repeats)
+    print(f"busy neighbour ({args.neighbour_threads} cores burning), N={n} d={d}, all seven metrics: "
+          f"quiet {quiet:.3f} s, busy {busy:.3f} s, slowdown {busy / quiet:.1f}x", flush=True)
+
+
+def table(args, sizes, dims, k, header):
     print(header)
     print("-" * len(header))
     for d in dims:

@@ -15,8 +15,10 @@ from indirect.embedding import embed_images
 CHUNK = 4  # 12 images -> 3 chunks, one per shard
 
 
-def folder_run(images) -> list[str]:
-    return [*TINY, "dataset=folder", f"dataset.root={images}", "notion=label", f"embed.chunk_size={CHUNK}",
+def folder_run(images, default_workers: bool = False) -> list[str]:
+    """Overrides of a tiny folder run; ``default_workers`` keeps embed.num_workers=auto."""
+    tiny = [o for o in TINY if not (default_workers and o.startswith("embed.num_workers="))]
+    return [*tiny, "dataset=folder", f"dataset.root={images}", "notion=label", f"embed.chunk_size={CHUNK}",
             "repetitions=1", "compare_with=[]",
             "prompts.vocabulary=[red,green,blue]"]
 
@@ -38,9 +40,10 @@ def tiny():
 
 
 def test_three_shards_through_the_parallel_launcher_equal_one_process(tmp_path, tiny):
+    """With the default embed.num_workers=auto: DataLoader workers start inside loky's workers."""
     images = write_image_folder(tmp_path / "images")
     # shard 1 is launched twice, as a requeued or re-submitted array task would be
-    proc = run_train_eval(tmp_path, *folder_run(images), "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
+    proc = run_train_eval(tmp_path, *folder_run(images, default_workers=True), "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
                           "embed.num_shards=3", "embed.shard=0,1,2,1", multirun=True)
     assert proc.returncode == 0
     assert not list((tmp_path / "multirun").glob("*/error.txt"))

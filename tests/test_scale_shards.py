@@ -130,3 +130,22 @@ def test_jpeg_draft_decodes_at_reduced_scale_into_its_own_cache(tmp_path, tiny):
     assert draft.path != full.path and draft.ids == full.ids
     np.testing.assert_array_equal(draft.embeddings[2], full.embeddings[2])
     assert not np.array_equal(draft.embeddings[0], full.embeddings[0])
+
+
+def _loader_total() -> tuple[int, int, int]:
+    """In a loky worker: the workers granted, the job's cores, and the sum a 2-worker DataLoader yields."""
+    from torch.utils.data import DataLoader
+
+    from indirect.threads import job_cores
+    workers, context = extract.worker_context(2)
+    loader = DataLoader(list(range(10)), batch_size=2, num_workers=workers, multiprocessing_context=context)
+    return workers, job_cores(), sum(int(batch.sum()) for batch in loader)
+
+
+def test_dataloader_workers_start_inside_joblib_loky_workers():
+    """hydra/launcher=parallel runs jobs in loky workers, where the default context cannot start
+    DataLoader workers; each job's cores are its share (joblib's cores // n_jobs)."""
+    from joblib import Parallel, cpu_count, delayed
+
+    results = Parallel(n_jobs=2, backend="loky")(delayed(_loader_total)() for _ in range(2))
+    assert results == [(2, max(1, cpu_count() // 2), 45)] * 2

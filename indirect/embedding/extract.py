@@ -7,7 +7,7 @@ off the model's critical path.
 from __future__ import annotations
 
 import logging
-import os
+import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,17 +23,16 @@ from indirect.embedding.faults import writing_cache
 from indirect.embedding.image_cache import ImageCache, ImageEmbeddings, PartsMissing
 from indirect.embedding.images import ImageDataset, Stamp, model_input_side
 from indirect.errors import BadImageError, CacheError, ConfigError
+from indirect.threads import job_cores
 
 log = logging.getLogger(__name__)
 
 
 
 def usable_cores() -> int:
-    """Cores this process may run on: a SLURM job's cpus_per_task, not the node's total."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
+    """Cores this job may use: a SLURM job's cpus_per_task, not the node's total, or its share
+    of a parallel launcher's cores (see :func:`indirect.threads.job_cores`)."""
+    return job_cores()
 
 
 def resolve_workers(num_workers) -> int:
@@ -168,6 +167,23 @@ def _embed_and_assemble(backbone, labelled: LabelledImages, cache: ImageCache, o
                                  "then rerun") from error
 
 
+def worker_context(num_workers: int):
+    """(num_workers, multiprocessing context) for the DataLoader in this process.
+
+    Inside a joblib/loky worker (``hydra/launcher=parallel``) the default start method is loky's,
+    whose process objects the DataLoader cannot start ("'Process' object has no attribute
+    'env'"); the standard ``fork`` context works there. Where fork does not exist (Windows), the
+    images are decoded in the job's own process instead (0 workers), with a log line.
+    """
+    if num_workers == 0 or multiprocessing.get_start_method(allow_none=True) in (None, "fork", "spawn", "forkserver"):
+        return num_workers, None
+    if "fork" in multiprocessing.get_all_start_methods():
+        return num_workers, multiprocessing.get_context("fork")
+    log.info("embed.num_workers=%d -> 0: DataLoader workers cannot start inside this %r worker process",
+             num_workers, multiprocessing.get_start_method())
+    return 0, None
+
+
 def _batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
     return [list(range(s, min(s + batch_size, end))) for start, end in chunks for s in range(start, end, batch_size)]
 
@@ -179,7 +195,9 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
     if not chunks:
         return
     dataset = ImageDataset(labelled.paths, backbone.preprocess, draft_size)
+    num_workers, context = worker_context(num_workers)
     loader = DataLoader(dataset, batch_sampler=_batches(chunks, batch_size), num_workers=num_workers,
+                        multiprocessing_context=context,
                         pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if num_workers else None)
     chunk_of = {i: c for c in chunks for i in range(*c)}
     buffers: dict[tuple[int, int], dict] = {c: {"rows": {}, "skipped": {}, "stamps": {}} for c in chunks}

@@ -11,12 +11,14 @@ import math
 
 import torch
 
+from ..threads import job_cores, limited_threads, threads_for
 from .base import Projector, ProjectorError, as_tensor, l2_normalize, seed_from
 from .training import MAX_STEPS, adam_with_patience
 
 ARCCOS_EPS = 1e-7
 ARCCOS_EDGE = 1.0 - ARCCOS_EPS
 ARCCOS_SLOPE = math.acos(ARCCOS_EDGE) / ARCCOS_EPS   # the original's slope, not arccos' tangent
+_EDGE_SLOPE = -ARCCOS_SLOPE   # safe_arccos'(x) beyond the edge, for the fast solver's weights
 
 
 def safe_arccos(x: torch.Tensor) -> torch.Tensor:
@@ -64,14 +66,16 @@ class InDiReCT(Projector):
     paper's numerics.
 
     ``solver="fast"`` (default) reaches an equal or lower value of the same loss in far less time:
-    it starts from the uncentred PCA of the prompts (top-k right singular vectors, the solution of
+    it starts from the uncentred PCA of the prompts (top-k principal directions, the solution of
     the unnormalised problem min ||t - U^T U t||^2), lowers the angular loss by iteratively
-    reweighted PCA (each step a weighted eigendecomposition, stopped when the relative improvement
-    is below ``tol``), then optionally polishes U without the orthonormality of PCA by at
-    most ``polish_iter`` L-BFGS iterations (strong Wolfe line search), all in float64 on
-    ``device``. The polish is off by default (on the benchmark prompts it lowers the loss by
-    ~1e-8 at the cost of more time than the reweighting) and 100 iterations when
-    ``ortho_weight`` > 0, since the reweighting ignores the penalty.
+    reweighted PCA (each step a weighted eigendecomposition, stopped when the relative
+    improvement is below ``tol``; 1e-5 gives the mean angle to about five significant digits),
+    then optionally polishes U without the orthonormality of PCA by at most ``polish_iter``
+    L-BFGS iterations (strong Wolfe line search), all in float64 on ``device`` (on the CPU on one
+    thread for D <= 2048: small eigendecompositions gain nothing from more and stall under load,
+    see :mod:`indirect.threads`). The polish is off by default (on the benchmark prompts it
+    lowers the loss by ~1e-8 at the cost of more time than the reweighting) and 100 iterations
+    when ``ortho_weight`` > 0, since the reweighting ignores the penalty.
     Since the loss only sees U through the span of the prompts, U is parametrised as W B with B an
     orthonormal basis of that span, which shrinks the problem when there are fewer prompts than
     dimensions. It is deterministic (the random state only draws surplus rows, below).
@@ -103,7 +107,7 @@ class InDiReCT(Projector):
 
     def __init__(self, n_components: int = 128, solver: str = "fast", surplus: str = "auto",
                  ortho_weight: float = 0.0, lr: float = 0.01, patience: int = 100,
-                 max_iter: int = MAX_STEPS, tol: float = 1e-7, polish_iter: int | None = None,
+                 max_iter: int = MAX_STEPS, tol: float = 1e-5, polish_iter: int | None = None,
                  random_state=None, device="auto"):
         self.n_components = n_components
         self.solver = solver
@@ -143,66 +147,103 @@ class InDiReCT(Projector):
         k, dim = int(self.n_components), texts.shape[1]
         U = (torch.randn(k, dim, generator=generator) * 0.1).to(device).requires_grad_(True)
         T = texts.to(device)
-        _, self.n_iter_ = adam_with_patience(
-            [U], lambda: reconstruction_loss(U, T, self.ortho_weight),
-            lr=self.lr, patience=self.patience, max_iter=self.max_iter)
+        with limited_threads(threads_for(dim) if device.type == "cpu" else job_cores()):
+            _, self.n_iter_ = adam_with_patience(
+                [U], lambda: reconstruction_loss(U, T, self.ortho_weight),
+                lr=self.lr, patience=self.patience, max_iter=self.max_iter)
         self.components_ = U.detach().cpu().float()
         self.rank_ = int(torch.linalg.matrix_rank(texts.double()))
         self.n_surplus_ = max(0, k - self.rank_)
 
     def _fit_fast(self, texts: torch.Tensor, generator: torch.Generator, mode: str) -> None:
         device = self._device()
-        k, dim = int(self.n_components), texts.shape[1]
-        T = texts.to(device=device, dtype=torch.float64)
-        _, singular, Vh = torch.linalg.svd(T, full_matrices=False)
-        rank = int((singular > singular[0] * 1e-6).sum())
-        basis = Vh[:rank]                                  # orthonormal basis of the prompt span
-        coords = T @ basis.T                               # prompts in that basis (unit rows)
+        with limited_threads(threads_for(texts.shape[1]) if device.type == "cpu" else job_cores()):
+            self._fit_fast_on(texts.to(device=device, dtype=torch.float64), generator, mode)
+
+    def _fit_fast_on(self, T: torch.Tensor, generator: torch.Generator, mode: str) -> None:
+        k, (n, dim) = int(self.n_components), T.shape
+        basis, coords, rank, eigvecs = self._prompt_coordinates(T)
         m = min(k, rank)
-        W = torch.eye(rank, dtype=torch.float64, device=device)[:m]   # PCA init: U = top-m rows of basis
+        W = eigvecs[:, -m:].flip(1).T if eigvecs is not None else \
+            torch.eye(rank, dtype=T.dtype, device=T.device)[:m]          # PCA init: top-m principal directions
         n_irls = n_polish = 0
         if m < rank:
-            W, n_irls = self._irls(W, coords)
+            W, n_irls = self._irls(W, coords, eigvecs)
         if m < rank or self.ortho_weight:
             W, n_polish = self._polish(W, coords)
         self.n_iter_ = n_irls + n_polish
-        U = W @ basis
+        U = W if basis is None else W @ basis
         U = U * torch.sign(U.gather(1, U.abs().argmax(dim=1, keepdim=True)))   # deterministic signs
         self.rank_ = rank
         self.n_surplus_ = k - m
         if self.n_surplus_:
             if mode == "random":
                 U = U * (0.1 * math.sqrt(dim) / U.norm(dim=1, keepdim=True))
-            U = torch.cat([U, self._surplus_rows(mode, basis, generator)])
+            U = torch.cat([U, self._surplus_rows(mode, basis, generator, dim)])
         self.components_ = U.float().cpu()
 
-    def _irls(self, W: torch.Tensor, coords: torch.Tensor) -> tuple[torch.Tensor, int]:
+    @staticmethod
+    def _prompt_coordinates(T: torch.Tensor):
+        """(basis, coords, rank, eigvecs) of the prompts: the loss sees U only through their span.
+
+        Fewer prompts than dimensions: one thin SVD gives an orthonormal ``basis`` (rank x D) of
+        the span and the prompts' coordinates in it (n x rank); the IRLS then works with rank x
+        rank matrices. Otherwise (the span is usually all of R^D) the eigendecomposition of the
+        D x D Gram matrix gives the rank and the PCA start at once; ``basis`` is None (identity)
+        and ``eigvecs`` holds the Gram's eigenvectors (ascending), or None after the SVD.
+        """
+        n, dim = T.shape
+        if n >= dim:
+            eigvals, eigvecs = torch.linalg.eigh(T.T @ T)
+            rank = int((eigvals > eigvals[-1] * 1e-12).sum())
+            if rank == dim:
+                return None, T, rank, eigvecs
+        _, singular, Vh = torch.linalg.svd(T, full_matrices=False)
+        rank = int((singular > singular[0] * 1e-6).sum())
+        basis = Vh[:rank]
+        return basis, T @ basis.T, rank, None
+
+    def _irls(self, W: torch.Tensor, coords: torch.Tensor, eigvecs: torch.Tensor | None) -> tuple[torch.Tensor, int]:
         """Iteratively reweighted uncentred PCA for orthonormal U.
 
-        With orthonormal rows, prompt i's loss is g(|W c_i|) with g the safe arccos; as a
-        function of the squared residual e_i^2 = 1 - |W c_i|^2 it is concave for angles below 45
-        degrees, so each weighted PCA with weights w_i = dg/d(e_i^2) at the current W lowers the
-        loss (majorise-minimise). It converges in tens of eigendecompositions where gradient
-        steps need thousands. Stops when the relative improvement falls below ``tol``.
+        With orthonormal rows, prompt i's loss is g(x_i), x_i = |W c_i| (its reconstruction's
+        cosine), with g the safe arccos; as a function of the squared residual e_i^2 = 1 - x_i^2
+        it is concave for angles below 45 degrees, so each weighted PCA with weights
+        w_i = dg/d(e_i^2) at the current W lowers the loss (majorise-minimise). It converges in
+        tens of eigendecompositions where gradient steps need thousands. The loss of each W comes
+        from the same x_i as the next weights (no separate evaluation). Stops when the relative
+        improvement falls below ``tol``.
+
+        With many more dimensions than components (rank > 2k), the iterations run in a working
+        subspace, the top 2k principal directions (``eigvecs`` from the start), where each
+        eigendecomposition is (rank / 2k)^3 times cheaper; a full-space step then checks the
+        result and the iterations continue in the full space if it still improves by ``tol``.
         """
+        k, rank = W.shape[0], coords.shape[1]
+        if eigvecs is not None and rank > 2 * k:
+            work = eigvecs[:, -2 * k:].flip(1)                  # rank x 2k, orthonormal columns
+            W_sub, n_sub = self._irls_steps(W @ work, coords @ work)
+            W, n_full = self._irls_steps(W_sub @ work.T, coords)
+            return W, n_sub + n_full
+        return self._irls_steps(W, coords)
+
+    def _irls_steps(self, W: torch.Tensor, coords: torch.Tensor) -> tuple[torch.Tensor, int]:
         k = W.shape[0]
-        edge = torch.tensor(ARCCOS_EDGE, dtype=coords.dtype)
-        slope = -1.0 / torch.sqrt(1.0 - edge * edge)
-        best_W, best_loss = W, float(reconstruction_loss(W, coords))
+        best_W, best_loss = W, float("inf")
         n_iter = 0
         for n_iter in range(1, self.max_iter + 1):
             x = (coords @ W.T).norm(dim=1).clamp(1e-6, 1.0)
-            dg = torch.where(x > edge, slope.to(x), -1.0 / torch.sqrt((1.0 - x * x).clamp_min(1e-30)))
-            weights = -dg / (2.0 * x)
-            _, eigvecs = torch.linalg.eigh((coords * weights[:, None]).T @ coords)
-            W = eigvecs[:, -k:].flip(1).T
-            loss = float(reconstruction_loss(W, coords))
+            loss = float(safe_arccos(x).mean())
             improved = best_loss - loss
             if improved > 0:
                 best_W, best_loss = W, loss
             if improved <= self.tol * best_loss:
                 break
-        return best_W, n_iter
+            dg = torch.where(x > ARCCOS_EDGE, _EDGE_SLOPE, -1.0 / torch.sqrt((1.0 - x * x).clamp_min(1e-30)))
+            weights = -dg / (2.0 * x)
+            _, eigvecs = torch.linalg.eigh((coords * weights[:, None]).T @ coords)
+            W = eigvecs[:, -k:].flip(1).T
+        return best_W, n_iter - 1
 
     def _polish(self, W0: torch.Tensor, coords: torch.Tensor) -> tuple[torch.Tensor, int]:
         """A few L-BFGS steps on a general (not orthonormal) W; keeps the start if they do not help."""
@@ -226,12 +267,13 @@ class InDiReCT(Projector):
         n_iter = int(optimizer.state[W].get("n_iter", 0))
         return (W.detach(), n_iter) if end < start else (W0, n_iter)
 
-    def _surplus_rows(self, mode: str, basis: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        dim = basis.shape[1]
+    def _surplus_rows(self, mode: str, basis: torch.Tensor | None, generator: torch.Generator,
+                      dim: int) -> torch.Tensor:
+        device = basis.device if basis is not None else "cpu"
         if mode == "zero":
-            return torch.zeros(self.n_surplus_, dim, dtype=basis.dtype, device=basis.device)
-        draws = (torch.randn(self.n_surplus_, dim, generator=generator, dtype=torch.float64) * 0.1).to(basis.device)
-        return draws - (draws @ basis.T) @ basis
+            return torch.zeros(self.n_surplus_, dim, dtype=torch.float64, device=device)
+        draws = (torch.randn(self.n_surplus_, dim, generator=generator, dtype=torch.float64) * 0.1).to(device)
+        return draws if basis is None else draws - (draws @ basis.T) @ basis
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
         return l2_normalize(X) @ self.components_.to(X.device).T

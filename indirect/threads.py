@@ -1,0 +1,56 @@
+"""How many threads a piece of work may use, so that small linear algebra does not oversubscribe.
+
+BLAS/LAPACK and OpenMP start one thread per core by default and synchronise them with
+spin-waits. For the small matrices of a projector fit (a few hundred rows) the threads gain
+little even on a quiet machine, and with a busy neighbour (the second job of a sweep, a data
+loader) a descheduled thread stalls the others at every barrier: fitting then slows down far
+more than the neighbour's share of the cores. ``limited_threads`` caps BLAS/OpenMP (through
+threadpoolctl) and torch's intra-op pool for a block of code; ``job_cores`` is the number of
+cores one of several concurrent jobs may use.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+from threadpoolctl import threadpool_limits
+
+SMALL_PROBLEM = 2048      # matrices up to this size are fitted on one thread
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which SLURM and taskset restrict)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                   # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def job_cores() -> int:
+    """Cores this job may use: its CPU affinity, capped by ``OMP_NUM_THREADS`` when set.
+
+    A parallel launcher states each job's share there: joblib sets it to cores // n_jobs in
+    every loky worker (``hydra/launcher=parallel``), and a user running several jobs per node
+    sets it for each. Decoding workers and threads sized by it then do not oversubscribe.
+    """
+    cores = available_cores()
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(share))) if share.isdigit() and int(share) > 0 else cores
+
+
+def threads_for(size: int) -> int:
+    """Threads for linear algebra on matrices of dimension ``size``: 1 when small, else all cores."""
+    return 1 if size <= SMALL_PROBLEM else job_cores()
+
+
+@contextlib.contextmanager
+def limited_threads(n: int):
+    """Run the block with at most ``n`` BLAS/OpenMP threads and ``n`` torch intra-op threads."""
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=n):          # scans the libraries loaded now (faiss may come late)
+        torch.set_num_threads(min(n, before))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
