@@ -70,7 +70,7 @@ def test_colour_without_csv_names_the_file_and_columns(tmp_path):
     root = make_cars196(tmp_path, color_csv=False)
     data = load_cars196(root)
     assert "color" not in data.labels.columns
-    message = data.notes["missing_columns"]["color"]
+    message = data.missing_columns["color"]
     assert str(root / "Cars196.csv") in message and "img_name" in message and "color" in message
     assert "\n" not in message
     with pytest.raises(DatasetError):
@@ -90,7 +90,7 @@ def test_colour_csv_elsewhere_with_paths_and_gaps(tmp_path):
     data = load_cars196(root, color_csv=str(csv))
     assert data.labels.loc["car_ims/000005.jpg", "color"] == "yellow"
     assert data.labels.loc["car_ims/000006.jpg", "color"] == "red"
-    assert data.notes["images_without_color"] == 8
+    assert data.unlabelled["color"] == 8
 
 
 def test_missing_layouts_are_explained(tmp_path):

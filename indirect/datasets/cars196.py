@@ -3,7 +3,7 @@
 Model, make, body type and year come from the class name (:mod:`indirect.datasets.car_names`).
 Colour is not part of the official data: the paper's authors annotated it in their own CSV,
 which is used when present; without it the ``color`` column is reported missing with the exact
-file and columns needed (``notes["missing_columns"]``).
+file and columns needed (``LabelledImages.missing_columns``).
 """
 from __future__ import annotations
 
@@ -56,19 +56,20 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
         rows.append({"class_id": label, "class_name": car.class_name, "manufacturer": car.manufacturer,
                      "car_model": car.model, "type": car.body_type, "year": car.year})
     labels = pd.DataFrame(rows, index=pd.Index(ids, name="id"))
-    notes = {"classes": f"{first_eval_class}..{len(class_names)}"}
+    missing_columns, unlabelled = {}, {}
     csv_path = Path(color_csv).expanduser() if color_csv else root / "Cars196.csv"
     if color_csv and not csv_path.is_absolute() and not csv_path.exists():
         csv_path = root / csv_path
     if csv_path.exists():
         labels["color"] = _colors_from_csv(csv_path, ids)
-        notes["images_without_color"] = int(labels["color"].isna().sum())
+        unlabelled["color"] = int(labels["color"].isna().sum())
     elif color_csv:
         raise DatasetError(f"dataset '{NAME}': color_csv {csv_path} does not exist; {_color_hint(csv_path)}")
     else:
-        notes["missing_columns"] = {"color": f"dataset '{NAME}': label 'color' is not in the official release; "
+        missing_columns = {"color": f"dataset '{NAME}': label 'color' is not in the official release; "
                                              f"{_color_hint(csv_path)}"}
-    return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels, notes)
+    return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels,
+                          missing_columns=missing_columns, unlabelled=unlabelled)
 
 
 def _color_hint(csv_path: Path) -> str:
