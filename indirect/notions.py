@@ -52,6 +52,9 @@ def lookup_notion(dataset_cfg: DictConfig, name: str, override: DictConfig | dic
     if defined is not None:
         spec.update({key: _value(defined, key) for key in ("column", "templates", "vocabulary")})
     for key in ("templates", "vocabulary"):
+        if override is not None and _is_missing(override, key):
+            raise PromptError(f"the prompt {key} of notion '{name}' has no value (???); pass prompts.{key}=[...] "
+                              f"(ignore_prompts.{key} for the ignored notion)")
         if override is not None and _value(override, key) is not None:
             spec[key] = _value(override, key)
     if spec["vocabulary"] is None:
@@ -64,10 +67,16 @@ def lookup_notion(dataset_cfg: DictConfig, name: str, override: DictConfig | dic
     return Notion(name, str(spec["column"]), templates, spec["vocabulary"])
 
 
+def _is_missing(node, key: str) -> bool:
+    if isinstance(node, DictConfig):
+        return key in node.keys() and OmegaConf.is_missing(node, key)
+    return node.get(key) == "???"
+
+
 def _value(node, key: str):
     """A key of a config node or dict, a missing value (``???``) read as None, containers as plain lists."""
     if isinstance(node, DictConfig):
-        if key not in node or OmegaConf.is_missing(node, key):
+        if key not in node.keys() or OmegaConf.is_missing(node, key):
             return None
         value = node[key]
         return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value

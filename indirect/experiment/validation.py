@@ -12,6 +12,7 @@ from indirect.errors import ConfigError
 
 EVALUATION_BACKENDS = ("exact", "pml")
 K_WORDS = ("max_bin_count",)
+BAD_IMAGE_POLICIES = ("skip", "fail")
 
 
 def integer(cfg: DictConfig, key: str, minimum: int | None = None, allow_none: bool = False) -> int | None:
@@ -50,6 +51,13 @@ def _validate(cfg: DictConfig) -> None:
     k = OmegaConf.select(cfg, "evaluation.k")
     if k is not None and k not in K_WORDS:
         integer(cfg, "evaluation.k", 1)
+    for key, minimum in (("embed.batch_size", 1), ("embed.num_workers", 0)):
+        if OmegaConf.select(cfg, key) not in ("auto", None):
+            integer(cfg, key, minimum)
+    integer(cfg, "embed.chunk_size", 1)
+    policy = OmegaConf.select(cfg, "embed.on_bad_image")
+    if policy not in BAD_IMAGE_POLICIES:
+        raise ConfigError(f"embed.on_bad_image={policy} is unknown; choose one of: {', '.join(BAD_IMAGE_POLICIES)}")
     num_shards = integer(cfg, "embed.num_shards", 1)
     shard = integer(cfg, "embed.shard", 0, allow_none=True)
     if shard is not None and shard >= num_shards:
