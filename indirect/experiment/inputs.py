@@ -4,10 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from indirect.datasets.base import LabelledImages
+from indirect.errors import UserError
 from indirect.notions import Notion, lookup_notion
 
 
@@ -24,10 +26,21 @@ class Inputs:
     ignore_prompts: list[str] | None = None
 
 
+def build(config, **kwargs):
+    """``hydra.utils.instantiate``, with a user error raised inside the target passed on as itself
+    (not wrapped in Hydra's InstantiationException), so the entry point shows its one line."""
+    try:
+        return instantiate(config, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        raise
+
+
 def load_dataset(dataset_cfg: DictConfig) -> LabelledImages:
     """The loader named by ``dataset._target_`` called with the config's options (not its name or notions)."""
     options = {k: v for k, v in OmegaConf.to_container(dataset_cfg, resolve=True).items() if k not in ("name", "notions")}
-    return instantiate(options, _convert_="all")
+    return build(options, _convert_="all")
 
 
 def load_inputs(cfg: DictConfig, labelled: LabelledImages) -> Inputs:

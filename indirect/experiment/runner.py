@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from indirect.datasets.base import LabelledImages
@@ -14,7 +13,7 @@ from indirect.errors import ConfigError
 from indirect.experiment.embeddings import embed_inputs, embed_shard, image_embeddings
 from indirect.experiment.evaluation import evaluate_methods
 from indirect.experiment.fitting import fit_methods
-from indirect.experiment.inputs import load_dataset, load_inputs
+from indirect.experiment.inputs import build, load_dataset, load_inputs
 from indirect.experiment.report import build_results, write_results
 from indirect.experiment.selection import select_methods
 from indirect.experiment.validation import validate
@@ -53,7 +52,7 @@ def run(cfg: DictConfig, tracker=None) -> tuple[dict, RunObjects | None]:
     backbone = embedded = None
     if cfg.embed.shard is not None:
         with timer("backbone"):
-            backbone = instantiate(cfg.backbone)
+            backbone = build(cfg.backbone)
         with timer("embed"):
             embedded = embed_shard(cfg, backbone, labelled, output_dir)
         if embedded is None:
@@ -61,7 +60,7 @@ def run(cfg: DictConfig, tracker=None) -> tuple[dict, RunObjects | None]:
     inputs = load_inputs(cfg, labelled)
     if backbone is None:
         with timer("backbone"):
-            backbone = instantiate(cfg.backbone)
+            backbone = build(cfg.backbone)
     specs = select_methods(cfg)
     check_dimensions(specs, backbone)
     with timer("embed"):
@@ -102,7 +101,7 @@ def run_analyses(analysis_cfg: DictConfig | None, objects: RunObjects) -> tuple[
     for node in (analysis_cfg or {}).values():
         if node is None:
             continue
-        output = instantiate(node, _convert_="all")(objects)
+        output = build(node, _convert_="all")(objects)
         summary.update({key: str(path) for key, path in output.files.items()})
         summary.update(output.summary)
         images.update(output.images)
