@@ -129,7 +129,7 @@ def test_defaults_live_in_the_working_directory_and_the_saved_config_reproduces_
     (["notion=color"], "notion 'color' is not defined for dataset 'folder'; valid notions: label"),
     (["prompts.templates=['no slot']"], "prompt template 'no slot' has no '{}'"),
     (["ignore=nope"], "notion 'nope' is not defined for dataset 'folder'"),
-    (["analysis=saliency", "analysis.saliency.method=pca"], "analysis.saliency.method=pca was not run"),
+    (["analysis=saliency", "analysis.saliency.method=lae"], "analysis.saliency.method=lae was not run"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, image_folder, overrides, message):
     with pytest.raises(UserError) as caught:
