@@ -43,7 +43,7 @@ sweep-dims: install  ## metric vs k on the demo world (plot in the multirun fold
 	$(PY) train_eval.py -m experiment=sweep_dims $(ARGS)
 
 sweep-prompts: install  ## metric vs number of prompts on the demo colour vocabulary
-	$(PY) train_eval.py -m experiment=sweep_prompts max_prompts=2,4,6,8,12,16,22 $(ARGS)
+	$(PY) train_eval.py -m experiment=sweep_prompts max_prompts=4,8,12,16,24,32,44 $(ARGS)
 
 sweep-clip-size: install  ## metric per CLIP size on synthetic cars (needs the three OpenAI checkpoints)
 	$(PY) train_eval.py -m experiment=sweep_clip_size dataset=synthetic_cars notion=color $(ARGS)

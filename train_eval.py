@@ -17,42 +17,44 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-ROOT = Path(__file__).resolve().parent
-OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
-
 log = logging.getLogger("train_eval")
 # faiss tries its AVX-512/AVX2 builds first and logs each miss at INFO: noise, not news.
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors caused by input a user can fix: shown as one line, not a traceback."""
-    from indirect.errors import UserError
+def user_error_in(error: BaseException | None):
+    """The user error behind ``error``, looking through wrappers such as Hydra's
+    InstantiationException; OmegaConf's missing value (``???``) becomes a ConfigError."""
+    from indirect.errors import ConfigError, UserError
+    from indirect.experiment.validation import missing_message
 
-    return (UserError, MissingMandatoryValue)
-
-
-def user_error_in(error: BaseException | None) -> BaseException | None:
-    """The user error behind ``error``, looking through wrappers such as Hydra's InstantiationException."""
-    while error is not None and not isinstance(error, user_errors()):
+    while error is not None and not isinstance(error, (UserError, MissingMandatoryValue)):
         error = error.__cause__ or error.__context__
-    return error
+    return ConfigError(missing_message(error)) if isinstance(error, MissingMandatoryValue) else error
+
+
+def start_tracker(cfg: DictConfig, output_dir: Path, multirun: bool):
+    """The configured tracker, started with the resolved config, the run's tags and the sweep as its group."""
+    tracker = hydra.utils.instantiate(cfg.logger)
+    tracker.start(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), output_dir,
+                  tags=[str(cfg.dataset.name), str(cfg.notion.name), str(cfg.backbone._target_).rsplit(".", 1)[-1],
+                        str(cfg.projector._target_).rsplit(".", 1)[-1]],
+                  name=output_dir.name, group=Path(HydraConfig.get().sweep.dir).name if multirun else None)
+    return tracker
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train_eval")
 def main(cfg: DictConfig) -> None:
-    from indirect.pipeline import run
+    from indirect.experiment import run
+    from indirect.experiment.validation import validate
 
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    output_dir = Path(cfg.paths.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     tracker = None
     try:
-        tracker = hydra.utils.instantiate(cfg.logger)
-        tracker.start(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), output_dir,
-                      tags=[str(cfg.dataset.name), str(cfg.notion.name), str(cfg.backbone._target_).rsplit(".", 1)[-1],
-                            str(cfg.projector._target_).rsplit(".", 1)[-1]],
-                      name=output_dir.name, group=Path(HydraConfig.get().sweep.dir).name if multirun else None)
-        run(cfg, ROOT / "conf", output_dir, tracker)
+        validate(cfg)
+        tracker = start_tracker(cfg, output_dir, multirun)
+        run(cfg, tracker)
     except Exception as error:
         cause = user_error_in(error)
         if not (multirun or cause):

@@ -1,54 +1,84 @@
-"""Which labels and which prompts a (dataset, notion) pair means."""
+"""Which labels and which prompts a notion means on a dataset: one lookup for every reader.
+
+A notion is defined once per dataset, in its config: ``dataset.notions.<name>`` holds the label
+column and the prompt set (templates x vocabulary) together. The run's own notion, ``ignore``
+and the saliency's ``second_notion`` are all looked up here; a notion the dataset does not define
+may still name any label column when its prompt set is given whole (``notion=custom``).
+"""
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from indirect.datasets.base import DatasetError, LabelledImages
-from indirect.prompts.builder import PromptError, build_prompts, load_vocabulary
-from indirect.errors import ConfigError
+from indirect.datasets.base import LabelledImages
+from indirect.errors import ConfigError, DatasetError, PromptError
+from indirect.prompts.builder import build_prompts, load_vocabulary
 
 
+@dataclass(frozen=True)
+class Notion:
+    """One notion of one dataset: the label column it reads and its prompt set."""
 
-def label_column(dataset_cfg: DictConfig, notion: str, labelled: LabelledImages | None = None) -> str:
-    """The label column a notion reads; a one-line error lists the dataset's valid notions."""
-    notions = dict(dataset_cfg.get("notions") or {})
-    if notion in notions:
-        return str(notions[notion])
-    if labelled is not None and notion in labelled.labels.columns:
-        return notion
-    raise ConfigError(
-        f"notion '{notion}' is not defined for dataset '{dataset_cfg.name}'; "
-        f"valid notions: {', '.join(sorted(notions)) or '(none)'}"
-    )
+    name: str
+    column: str
+    templates: list[str]
+    vocabulary: object  # an inline list, a vocabulary file name or ``dataset:<name>`` (see load_vocabulary)
 
+    def labels(self, labelled: LabelledImages) -> pd.Series:
+        """The notion's labels, or the loader's own explanation of why that column is absent."""
+        if self.column not in labelled.labels.columns and self.column in labelled.missing_columns:
+            raise DatasetError(labelled.missing_columns[self.column])
+        return labelled.label_column(self.column)
 
-def notion_labels(labelled: LabelledImages, column: str):
-    """A notion's labels, or the loader's own explanation of why that column is absent."""
-    missing = labelled.notes.get("missing_columns", {})
-    if column not in labelled.labels.columns and column in missing:
-        raise DatasetError(missing[column])
-    return labelled.label_column(column)
+    def prompts(self, labelled: LabelledImages, max_prompts: int | None = None, seed: int = 0) -> list[str]:
+        vocabulary = load_vocabulary(self.vocabulary, labelled.vocabularies)
+        return build_prompts(self.templates, vocabulary, max_prompts=max_prompts, seed=seed)
 
 
-def prompt_set(cfg: DictConfig, conf_dir: Path, notion: str, labelled: LabelledImages,
-               max_prompts: int | None = None, seed: int = 0, spec: DictConfig | None = None) -> list[str]:
-    """Prompts of ``notion``: ``spec`` when given, ``cfg.prompts`` for the run's own notion,
-    else the file ``conf/prompts/<dataset>/<notion>.yaml`` (the ``ignore`` notion's default)."""
-    if spec is None and notion == cfg.notion.name:
-        spec = cfg.get("prompts")
-    elif spec is None:
-        path = Path(conf_dir) / "prompts" / str(cfg.dataset.name) / f"{notion}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"no prompt set for notion '{notion}' of dataset '{cfg.dataset.name}': {path} does not exist")
-        spec = OmegaConf.load(path)
-    if spec is None or "templates" not in spec:
-        raise PromptError(
-            f"no prompt set for notion '{notion}' of dataset '{cfg.dataset.name}'; add conf/prompts/{cfg.dataset.name}/{notion}.yaml "
-            "or pass prompts=custom prompts.vocabulary='[...]'"
-        )
-    vocab_spec = None if OmegaConf.is_missing(spec, "vocabulary") else OmegaConf.to_container(spec, resolve=True)["vocabulary"]
-    vocabulary = load_vocabulary(vocab_spec, labelled.notes.get("vocabularies"))
-    templates = list(spec.templates) if not isinstance(spec.templates, str) else [spec.templates]
-    return build_prompts(templates, vocabulary, max_prompts=max_prompts, seed=seed)
+def lookup_notion(dataset_cfg: DictConfig, name: str, override: DictConfig | dict | None = None,
+                  labelled: LabelledImages | None = None) -> Notion:
+    """``dataset.notions.<name>`` with the non-null keys of ``override`` (``prompts``,
+    ``ignore_prompts``) replacing its templates or vocabulary; a one-line error lists the
+    dataset's notions when the name is neither a notion nor (with ``labelled``) a label column."""
+    notions = dataset_cfg.get("notions") or {}
+    defined = notions.get(name)
+    if defined is None and (labelled is None or name not in labelled.labels.columns):
+        raise ConfigError(f"notion '{name}' is not defined for dataset '{dataset_cfg.name}'; "
+                          f"valid notions: {', '.join(sorted(notions)) or '(none)'} "
+                          "(or notion=custom notion.name=<label column> prompts=custom prompts.vocabulary=[...])")
+    spec = {"column": name, "templates": None, "vocabulary": None}
+    if defined is not None:
+        spec.update({key: _value(defined, key) for key in ("column", "templates", "vocabulary")})
+    for key in ("templates", "vocabulary"):
+        if override is not None and _is_missing(override, key):
+            raise PromptError(f"the prompt {key} of notion '{name}' has no value (???); pass prompts.{key}=[...] "
+                              f"(ignore_prompts.{key} for the ignored notion)")
+        if override is not None and _value(override, key) is not None:
+            spec[key] = _value(override, key)
+    if spec["vocabulary"] is None:
+        raise PromptError(f"notion '{name}' of dataset '{dataset_cfg.name}' has no prompt vocabulary; "
+                          "pass prompts.vocabulary='[word1,word2]' (or a vocabulary file name)")
+    if not spec["templates"]:
+        raise PromptError(f"notion '{name}' of dataset '{dataset_cfg.name}' has no prompt templates; "
+                          "pass prompts.templates='[\"a photo of a {}\"]'")
+    templates = [spec["templates"]] if isinstance(spec["templates"], str) else list(spec["templates"])
+    return Notion(name, str(spec["column"]), templates, spec["vocabulary"])
+
+
+def _is_missing(node, key: str) -> bool:
+    if isinstance(node, DictConfig):
+        return key in node.keys() and OmegaConf.is_missing(node, key)
+    return node.get(key) == "???"
+
+
+def _value(node, key: str):
+    """A key of a config node or dict, a missing value (``???``) read as None, containers as plain lists."""
+    if isinstance(node, DictConfig):
+        if key not in node.keys() or OmegaConf.is_missing(node, key):
+            return None
+        value = node[key]
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    value = node.get(key)
+    return None if value == "???" else value

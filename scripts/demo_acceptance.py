@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from indirect.backbones.demo.backbone import DemoBackbone
 from indirect.datasets.shapes import load_shapes
 from indirect.embedding.images import open_rgb
-from indirect.prompts import build_prompts, load_vocabulary
+from indirect.notions import lookup_notion
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED = ("color", "shape", "background")
@@ -52,9 +51,13 @@ def indirect_transform(texts: torch.Tensor, X: torch.Tensor, k: int, seed: int) 
     return InDiReCT(n_components=k, random_state=seed, device="cpu").fit(texts).transform(X)
 
 
-def notion_prompts(notion: str) -> list[str]:
-    spec = yaml.safe_load((REPO / "conf" / "prompts" / "shapes" / f"{notion}.yaml").read_text())
-    return build_prompts(spec["templates"], load_vocabulary(spec["vocabulary"]))
+def notion_prompts(notion: str, images) -> list[str]:
+    """The notion's prompts as a run composes them: dataset.notions.<notion> of conf/dataset/shapes.yaml."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        dataset = compose("train_eval", overrides=["dataset=shapes"]).dataset
+    return lookup_notion(dataset, notion, labelled=images).prompts(images)
 
 
 def embed_images(backbone: DemoBackbone, paths, batch_size: int = 500) -> torch.Tensor:
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for notion in args.notions:
         labels = images.label_column(notion).to_numpy()
-        texts = backbone.text_features(notion_prompts(notion))
+        texts = backbone.text_features(notion_prompts(notion, images))
         seeds = range(args.repetitions)
         row = {"raw": precision_at_1(X, labels),
                "random_transform": [precision_at_1(random_transform(X, args.k, s), labels) for s in seeds],

@@ -15,24 +15,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import train_eval  # noqa: E402  (registers the ${project_root:} resolver the configs use)
 from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 
 def main(overrides: list[str]) -> int:
     from indirect.embedding import embed_images
-    from indirect.pipeline import load_dataset
+    from indirect.errors import UserError
+    from indirect.experiment.inputs import build, load_dataset
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train_eval", overrides=overrides)
     try:
         labelled = load_dataset(cfg.dataset)
-        backbone = instantiate(cfg.backbone)
+        backbone = build(cfg.backbone)
         options = {**OmegaConf.to_container(cfg.embed, resolve=True), "shard": None, "merge_only": True}
         result = embed_images(backbone, labelled, cfg.paths.cache_dir, **options)
-    except train_eval.user_errors() as error:
+    except UserError as error:
         print(f"error: {error}".splitlines()[0], file=sys.stderr)
         return 2
     print(f"{result.path}: {len(result.ids)} image embeddings, {len(result.skipped_ids)} unreadable image(s) skipped")

@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests: tiny images, tiny CLIP checkpoints, a train_eval runner."""
+"""Fixtures shared by the tests: tiny images, tiny CLIP checkpoints, the composed config, a train_eval runner."""
 from __future__ import annotations
 
 import os
@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+torch.set_num_threads(1)  # in-process runs share the cores like the subprocess runs (OMP_NUM_THREADS=1) do
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 
 
@@ -52,13 +56,16 @@ def tiny_openai_checkpoint(tmp_path_factory) -> Path:
 
 
 def run_train_eval(tmp_path: Path, *overrides: str, multirun: bool = False, check: bool = True,
-                   timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run train_eval.py in a subprocess with data, caches and outputs under ``tmp_path``."""
+                   timeout: int = 300, paths: bool = True) -> subprocess.CompletedProcess:
+    """Run train_eval.py in a subprocess in ``tmp_path``, with data, caches and outputs there
+    (``paths=False``: the configured defaults, relative to that working directory)."""
     args = [sys.executable, str(ROOT / "train_eval.py")]
     if multirun:
         args.append("--multirun")
-    args += [f"paths.data_dir={tmp_path}/data", f"paths.cache_dir={tmp_path}/cache",
-             f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/multirun", *overrides]
+    if paths:
+        args += [f"paths.data_dir={tmp_path}/data", f"paths.cache_dir={tmp_path}/cache",
+                 f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/multirun"]
+    args += list(overrides)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_SILENT": "true",
            "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
@@ -68,3 +75,24 @@ def run_train_eval(tmp_path: Path, *overrides: str, multirun: bool = False, chec
 
 
 TINY = ["backbone=tiny", "embed.num_workers=0", "logger=none", "repetitions=2", "n_components=8"]
+
+
+def compose_config(tmp_path: Path, *overrides: str, output: str = "run") -> DictConfig:
+    """The real config (conf/train_eval.yaml) as train_eval.py composes it, with data, caches and
+    the run's folder under ``tmp_path`` and no tracker; ``run(cfg)`` takes it as it is."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train_eval", overrides=[f"paths.data_dir={tmp_path}/data", f"paths.cache_dir={tmp_path}/cache",
+                                                f"paths.output_dir={tmp_path}/{output}", "logger=none", *overrides])
+
+
+@pytest.fixture
+def config(tmp_path):
+    """``config(*overrides, output="run")`` -> the composed config of a run under ``tmp_path``."""
+    return lambda *overrides, output="run": compose_config(tmp_path, *overrides, output=output)
+
+
+def run_in_process(tmp_path: Path, *overrides: str, output: str = "run") -> dict:
+    """``run(cfg)`` on the composed config: the results dict (results.json is written too)."""
+    from indirect.experiment import run
+
+    return run(compose_config(tmp_path, *overrides, output=output))[0]

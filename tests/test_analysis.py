@@ -8,8 +8,10 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import TINY, run_train_eval
-from indirect.analysis import AnalysisError, run_analyses
+from conftest import TINY, run_in_process
+from indirect.analysis import AnalysisError
+from indirect.analysis.embedding_map import EmbeddingMap
+from indirect.experiment.runner import run_analyses
 from indirect.analysis.projection import differentiable_projection, keeps_gradient
 from indirect.analysis.smoothgrad import black_image, mass_inside, normalise_saliency, smoothgrad, unit_embedder
 from indirect.projectors.indirect import InDiReCT
@@ -108,23 +110,25 @@ def test_embedding_map_png_has_one_point_per_image(tmp_path):
     labels = np.repeat(["a", "b", "c"], 14)
     embeddings = (centres[np.repeat(np.arange(3), 14)] + 0.3 * rng.normal(size=(42, 32))).astype(np.float32)
     projector = InDiReCT(n_components=4, random_state=0).fit(centres + 0.1 * rng.normal(size=(3, 32)))
-    context = SimpleNamespace(cfg=OmegaConf.create({"seed": 0, "dataset": {"name": "toy"}, "notion": {"name": "label"}}),
+    objects = SimpleNamespace(cfg=OmegaConf.create({"dataset": {"name": "toy"}}), notion=SimpleNamespace(name="label"),
                               output_dir=tmp_path, ids=[str(i) for i in range(42)], image_embeddings=embeddings,
                               labels=labels, projectors={"indirect": projector})
-    outputs = run_analyses(OmegaConf.create({"saliency": None, "map": {"n_epochs": 30}}), context)
-    assert outputs["embedding_map_points"] == 42
-    assert (tmp_path / "embedding_map.png").stat().st_size > 1000 and outputs["embedding_map"].endswith(".png")
+    target = "indirect.analysis.embedding_map.EmbeddingMap"
+    summary, images = run_analyses(OmegaConf.create({"saliency": None, "map": {"_target_": target, "n_epochs": 30}}),
+                                   objects)
+    assert summary["embedding_map_points"] == 42 and images == {"embedding_map": tmp_path / "embedding_map.png"}
+    assert (tmp_path / "embedding_map.png").stat().st_size > 1000 and summary["embedding_map"].endswith(".png")
     info = json.loads((tmp_path / "embedding_map.json").read_text())
     assert info["n_points"] == 42 and info["n_labels"] == 3
-    assert run_analyses(OmegaConf.create({"saliency": None, "map": None}), context) == {}
+    assert run_analyses(OmegaConf.create({}), objects) == ({}, {})
     with pytest.raises(AnalysisError, match="choose one of: indirect"):
-        run_analyses(OmegaConf.create({"map": {"method": "pca"}}), context)
+        EmbeddingMap(method="pca")(objects)
 
 
 def test_analysis_saliency_through_train_eval_writes_the_png(tmp_path, image_folder):
-    run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[]", "repetitions=1",
-                   "analysis=saliency", "analysis.saliency.n_images=2", "analysis.saliency.n_samples=3")
-    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    results = run_in_process(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[]",
+                             "repetitions=1", "analysis=saliency", "analysis.saliency.n_images=2",
+                             "analysis.saliency.n_samples=3")
     png = tmp_path / "run" / "saliency.png"
     assert results["analysis"]["saliency"] == str(png)
     with Image.open(png) as figure:  # 2 rows x (input, raw, indirect) at 2 inches and 100 dpi
@@ -134,10 +138,11 @@ def test_analysis_saliency_through_train_eval_writes_the_png(tmp_path, image_fol
 
 
 def test_saliency_on_the_demo_world_compares_two_notions_inside_the_object_mask(tmp_path):
-    run_train_eval(tmp_path, "dataset=shapes", "dataset.n_images=40", "notion=color", "backbone=demo",
-                   "embed.num_workers=0", "logger=none", "repetitions=1", "compare_with=[]", "n_components=16",
-                   "analysis=saliency", "analysis.saliency.second_notion=background", "analysis.saliency.n_images=2",
-                   "analysis.saliency.n_stat_images=12", "analysis.saliency.n_samples=8")
+    results = run_in_process(tmp_path, "dataset=shapes", "dataset.n_images=40", "notion=color", "backbone=demo",
+                             "embed.num_workers=0", "repetitions=1", "compare_with=[]", "n_components=16",
+                             "analysis=saliency", "analysis.saliency.second_notion=background",
+                             "analysis.saliency.n_images=2", "analysis.saliency.n_stat_images=12",
+                             "analysis.saliency.n_samples=8")
     stats = json.loads((tmp_path / "run" / "saliency_stats.json").read_text())
     shares = stats["object_share"]
     assert set(shares) == {"raw backbone", "indirect: color", "indirect: background"}
@@ -148,5 +153,4 @@ def test_saliency_on_the_demo_world_compares_two_notions_inside_the_object_mask(
     assert stats["more_on_object"]["indirect: color > indirect: background"] >= 9
     assert shares["indirect: color"] > shares["indirect: background"] + 0.02
     assert len(stats["per_image"]["raw backbone"]) == 12 and set(stats["object_density"]) == set(shares)
-    results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["analysis"]["saliency_object_share"] == shares

@@ -39,7 +39,7 @@ def test_sweep_prompts_runs_one_job_per_size_and_seed(tmp_path, image_folder):
     proc = run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *FAST, "experiment=sweep_prompts",
                           "max_prompts=2,4", "seed=0", multirun=True)
     prompts = sorted(json.loads(p.read_text())["n_prompts"] for p in (tmp_path / "multirun").glob("*/results.json"))
-    assert prompts == [4, 8]  # 2 and 4 vocabulary entries x 2 templates
+    assert prompts == [2, 4]  # max_prompts counts prompts (template x word), not vocabulary entries
     plotted(proc, tmp_path / "multirun", "max_prompts", 2)
 
 

@@ -8,7 +8,7 @@ import scipy.io
 
 from indirect.datasets.base import DatasetError
 from indirect.datasets.car_names import BODY_TYPES, parse_car_name
-from indirect.datasets.cars196 import load_cars196
+from indirect.datasets.cars196 import images_per_type, load_cars196
 from layouts import cars196_class_names, cars196_expected_color, make_cars196, make_cars196_devkit
 
 # Classes per body type in car_types.csv: all 196, and the evaluation half (99-196).
@@ -89,9 +89,9 @@ def test_every_evaluation_image_gets_a_type_and_the_counts_are_logged(tmp_path, 
         data = load_cars196(root)
     assert len(data) == 100 and data.labels["type"].notna().all()
     expected = dict(TYPES_EVAL, Cab=TYPES_EVAL["Cab"] + 2)
-    assert data.notes["images_per_type"] == expected
+    assert images_per_type(data.labels) == expected
     assert set(data.labels.loc[data.labels["class_id"] == 111, "type"]) == {"Cab"}
-    assert "classes_without_type" not in data.notes
+    assert "type" not in data.unlabelled
     logged = [record.getMessage() for record in caplog.records if "images per body type" in record.getMessage()]
     assert len(logged) == 1 and "Sedan 25" in logged[0] and "Cab 9" in logged[0]
 
@@ -106,8 +106,8 @@ def test_authors_csv_type_overrides_the_table_where_it_has_one(tmp_path):
     assert types["car_ims/000005.jpg"] == "Pickup"  # the authors' own value, as they wrote it
     assert types["car_ims/000006.jpg"] == "SUV"  # their spelling of a table type is the table's
     assert types["car_ims/000008.jpg"] == "Sedan"  # blank in the CSV: the table's type
-    assert types.notna().all() and data.notes["types_from_authors_csv"] == 2
-    assert data.notes["images_per_type"]["Pickup"] == 1
+    assert types.notna().all()
+    assert images_per_type(data.labels)["Pickup"] == 1
 
 
 def test_a_class_without_any_type_is_named_not_dropped_in_silence(tmp_path, caplog):
@@ -115,7 +115,7 @@ def test_a_class_without_any_type_is_named_not_dropped_in_silence(tmp_path, capl
     names[149] = "Acme Roadrunner X 2010"
     with caplog.at_level(logging.WARNING, logger="indirect.datasets.cars196"):
         data = load_cars196(make_cars196(tmp_path, color_csv=False, class_names=names))
-    assert data.notes["classes_without_type"] == ["Acme Roadrunner X 2010"]
+    assert data.unlabelled["type"] == 2
     assert data.labels["type"].isna().sum() == 2
     assert any("Acme Roadrunner X 2010" in record.getMessage() for record in caplog.records)
 
@@ -158,7 +158,7 @@ def test_colour_without_csv_names_the_file_and_columns(tmp_path):
     root = make_cars196(tmp_path, color_csv=False)
     data = load_cars196(root)
     assert "color" not in data.labels.columns
-    message = data.notes["missing_columns"]["color"]
+    message = data.missing_columns["color"]
     assert str(root / "Cars196.csv") in message and "img_name" in message and "color" in message
     assert "\n" not in message
     with pytest.raises(DatasetError):
@@ -178,7 +178,7 @@ def test_colour_csv_elsewhere_with_paths_and_gaps(tmp_path):
     data = load_cars196(root, color_csv=str(csv))
     assert data.labels.loc["car_ims/000005.jpg", "color"] == "yellow"
     assert data.labels.loc["car_ims/000006.jpg", "color"] == "red"
-    assert data.notes["images_without_color"] == 8
+    assert data.unlabelled["color"] == 8
 
 
 def test_missing_layouts_are_explained(tmp_path):

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from indirect.datasets.car_names import MULTI_WORD_MAKES
 from indirect.datasets.css_colors import CSS21_COLORS
 from indirect.datasets.deepfashion import ATTRIBUTE_GROUPS
+from indirect.notions import lookup_notion
 from indirect.prompts.builder import load_vocabulary
 import layouts
 
@@ -43,13 +44,12 @@ def test_every_notion_has_a_label_column_a_notion_file_and_prompts(tmp_path, dat
     config, data = load_from_config(dataset, DATASETS[dataset](tmp_path))
     assert config["name"] == dataset and data.name == dataset
     assert PAPER_NOTIONS[dataset] <= set(config["notions"])
-    for notion, column in config["notions"].items():
-        assert column in data.labels.columns or column in data.notes.get("missing_columns", {}), (notion, column)
+    for notion in config["notions"]:
+        spec = lookup_notion(config, notion, labelled=data)  # the one lookup every reader uses
+        assert spec.column in data.labels.columns or spec.column in data.missing_columns, (notion, spec.column)
         assert (CONF / "notion" / f"{notion}.yaml").exists()
-        prompts = OmegaConf.load(CONF / "prompts" / dataset / f"{notion}.yaml")
-        assert prompts["templates"] and all(template.count("{}") == 1 for template in prompts["templates"])
-        name = prompts["vocabulary"]
-        words = load_vocabulary(name, data.notes.get("vocabularies"))
+        assert spec.templates and all(template.count("{}") == 1 for template in spec.templates)
+        words = load_vocabulary(spec.vocabulary, data.vocabularies)
         assert len(words) >= 2 and len(set(words)) == len(words), (dataset, notion)
 
 
@@ -76,7 +76,6 @@ def test_car_model_list_is_not_cars196_class_names():
 
 
 def compose_preset(dataset: str, notion: str):
-    OmegaConf.register_new_resolver("project_root", lambda: str(REPO), replace=True)
     with initialize_config_dir(str(CONF), version_base="1.3"):
         return compose("train_eval", overrides=["~projector", f"experiment=paper_{dataset}", f"notion={notion}"],
                        return_hydra_config=True)
@@ -87,7 +86,7 @@ def test_paper_preset_sweeps_the_papers_notions(dataset):
     notion = sorted(PAPER_NOTIONS[dataset])[0]
     config = compose_preset(dataset, notion)
     assert config.dataset.name == dataset and config.notion.name == notion
-    assert config.prompts.templates and config.backbone.model_name == "ViT-B-32"
+    assert config.dataset.notions[notion].templates and config.backbone.model_name == "ViT-B-32"
     assert set(str(config.hydra.sweeper.params.notion).split(",")) == PAPER_NOTIONS[dataset]
 
 

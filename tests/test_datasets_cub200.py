@@ -20,7 +20,7 @@ def test_only_evaluation_classes_with_species_labels(tmp_path):
 
 def test_prompt_vocabulary_is_the_training_species(tmp_path):
     data = load_cub200(make_cub200(tmp_path))
-    train = data.notes["vocabularies"]["train_species"]
+    train = data.vocabularies["train_species"]
     assert len(train) == 100 and train[:2] == ["Black footed Albatross", "Laysan Albatross"]
     assert not set(train) & set(data.labels["species"])
 
@@ -31,7 +31,7 @@ def test_attribute_labels_follow_the_certainty_rule(tmp_path):
         row = data.labels.iloc[index]
         assert (None if pd.isna(row["primary_color"]) else row["primary_color"]) == color
         assert (None if pd.isna(row["bill_shape"]) else row["bill_shape"]) == bill
-    assert data.notes["unlabelled"] == {"primary_color": 5, "bill_shape": 4}
+    assert data.unlabelled == {"primary_color": 5, "bill_shape": 4}
 
 
 @pytest.mark.parametrize("where", ["base", "attributes"])
@@ -43,7 +43,7 @@ def test_attribute_names_found_in_either_place(tmp_path, where):
 def test_without_attribute_names_the_columns_are_reported_missing(tmp_path):
     data = load_cub200(make_cub200(tmp_path, attributes_at="none"))
     assert "bill_shape" not in data.labels.columns
-    assert "attributes.txt" in data.notes["missing_columns"]["bill_shape"]
+    assert "attributes.txt" in data.missing_columns["bill_shape"]
 
 
 def test_root_may_be_the_dataset_folder_itself_and_ids_are_stable(tmp_path):

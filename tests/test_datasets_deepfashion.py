@@ -28,7 +28,7 @@ def test_rows_with_none_or_several_in_a_group_get_no_label(tmp_path):
     data = load_deepfashion(make_deepfashion(tmp_path))
     assert pd.isna(data.labels.loc["img/Item_Jeans_1/img_00000004.jpg", "texture"])  # striped and graphic
     assert pd.isna(data.labels.loc["img/Item_Dress_2/img_00000006.jpg", "fabric"])  # no fabric set
-    assert data.notes["unlabelled"]["texture"] == 1 and data.notes["unlabelled"]["sleeve"] == 0
+    assert data.unlabelled["texture"] == 1 and data.unlabelled["sleeve"] == 0
 
 
 def test_ids_do_not_depend_on_file_order(tmp_path):

@@ -13,7 +13,7 @@ from PIL import Image
 
 from indirect.backbones.base import Backbone
 from indirect.datasets.base import DatasetError
-from indirect.datasets.genecis import DILATION, TASKS, crop_item, dilated_box, expand_to_square, load_genecis
+from indirect.datasets.genecis import DILATION, TASKS, crop_item, dilated_box, expand_to_square, load_genecis, query_counts
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 N_TEMPLATES = 5
@@ -85,7 +85,7 @@ def genecis_root(tmp_path):
 @pytest.mark.parametrize("task", TASKS)
 def test_every_task_gives_the_documented_counts(genecis_root, tmp_path, task):
     data = load_genecis(genecis_root, task, crops_dir=tmp_path / "crops")
-    queries, counts = data.notes["queries"], data.notes["counts"]
+    queries, counts = data.queries, query_counts(data)
     repeated = 1 if task == "change_object" else 0
     assert counts["templates"] == len(queries) == N_TEMPLATES
     assert counts["gallery_sizes"] == [14] and all(len(q.candidates) == 15 for q in queries)
@@ -98,13 +98,13 @@ def test_every_task_gives_the_documented_counts(genecis_root, tmp_path, task):
 
 def test_object_items_are_the_coco_photos(genecis_root):
     data = load_genecis(genecis_root, "focus_object")
-    first = data.notes["queries"][0]
+    first = data.queries[0]
     assert first.reference == "000000000000" and first.target == "000000000001"
     assert data.paths[data.ids.index("000000000001")] == genecis_root / "val2017" / "000000000001.jpg"
 
 
 def test_the_repeated_target_is_the_same_item(genecis_root):
-    query = load_genecis(genecis_root, "change_object").notes["queries"][0]
+    query = load_genecis(genecis_root, "change_object").queries[0]
     assert query.gallery[5] == query.target and query.candidates.count(query.target) == 2
 
 
@@ -137,7 +137,7 @@ def test_crops_match_the_official_code_pixel_for_pixel(tmp_path, bbox, mode):
 def test_written_crops_hold_the_official_pixels(genecis_root, tmp_path):
     data = load_genecis(genecis_root, "change_attribute", crops_dir=tmp_path / "crops")
     template = json.loads((genecis_root / "genecis" / "change_attribute.json").read_text())[0]
-    item = data.notes["queries"][0].reference
+    item = data.queries[0].reference
     expected = official_crop(genecis_root / "VG_100K_all" / f"{template['reference']['image_id']}.jpg",
                              template["reference"]["instance_bbox"])
     with Image.open(data.paths[data.ids.index(item)]) as written:
@@ -195,7 +195,7 @@ def test_the_config_builds_the_loader(genecis_root, tmp_path):
     config.dataset.task = "focus_attribute"
     options = {k: v for k, v in OmegaConf.to_container(config.dataset, resolve=True).items() if k not in ("name", "notions")}
     data = instantiate(options, _convert_="all")
-    assert data.name == "genecis" and data.notes["counts"]["templates"] == N_TEMPLATES
+    assert data.name == "genecis" and query_counts(data)["templates"] == N_TEMPLATES
     assert all(str(p).startswith(str(tmp_path / "cache" / "genecis_crops")) for p in data.paths)
 
 

@@ -30,7 +30,7 @@ def test_decode_tells_encodings_apart():
 def test_json_streams_give_one_row_per_poster(tmp_path, encoding):
     data = load_movie_posters(make_movie_posters(tmp_path, encoding=encoding))
     assert _labels_by_imdb_id(data) == MOVIE_EXPECTED
-    assert data.notes["records_without_poster"] == 1
+    assert data.skipped == 1
     assert data.labels.loc["Movie_Poster_Dataset/2016/tt0000006.jpg", "Title"] == "Zeta – ümlaut"
     assert all(path.exists() for path in data.paths)
 

@@ -101,11 +101,10 @@ def test_configs_point_at_the_demo_world():
     assert dataset["_target_"] == "indirect.datasets.shapes.load_shapes" and dataset["name"] == "shapes"
     backbone = yaml.safe_load((REPO / "conf/backbone/demo.yaml").read_text())
     assert backbone["_target_"] == "indirect.backbones.demo.DemoBackbone"
-    for notion, column in dataset["notions"].items():
+    for notion, spec in dataset["notions"].items():
         assert (REPO / f"conf/notion/{notion}.yaml").is_file(), notion
-        prompts = yaml.safe_load((REPO / f"conf/prompts/shapes/{notion}.yaml").read_text())
-        vocabulary = load_vocabulary(prompts["vocabulary"])
-        rendered = FACTORS[column]
+        vocabulary = load_vocabulary(spec["vocabulary"])
+        rendered = FACTORS[spec["column"]]
         assert all(any(value in word for word in vocabulary) for value in rendered), notion
         assert len(vocabulary) >= len(rendered) + 4, f"{notion}: needs words absent from the images"
 

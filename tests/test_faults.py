@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import COLOURS, ROOT, TINY, run_train_eval, write_image_folder
+from conftest import COLOURS, TINY, compose_config, run_train_eval, write_image_folder
 from indirect.backbones.open_clip_backbone import OpenClipBackbone
 from indirect.datasets.folder import load_folder
 from indirect.embedding import embed_images, embed_texts, extract
@@ -229,18 +229,13 @@ FOLDER = ["dataset=folder", "notion=label", "prompts.vocabulary=[red,green,blue]
           "prompts.templates=['a photo of a {} square']"]
 
 
-def run_in_process(tmp_path, *overrides) -> str:
+def refusal(tmp_path, *overrides) -> str:
     """The experiment train_eval.py runs, in this process (no 20 s of imports): the one-line
     message of the UserError it raises (train_eval.py prints it and exits 2, see the subprocess test)."""
-    from hydra import compose, initialize_config_dir
+    from indirect.experiment import run
 
-    from indirect.pipeline import run
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train_eval", overrides=[f"paths.data_dir={tmp_path}/data",
-                                                           f"paths.cache_dir={tmp_path}/cache", *overrides])
     with pytest.raises(UserError) as caught:
-        run(cfg, ROOT / "conf", tmp_path / "run")
+        run(compose_config(tmp_path, *overrides))
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "run" / "results.json").exists()
     return str(caught.value)
@@ -261,7 +256,7 @@ def test_all_unreadable_run_stops_with_one_line(tmp_path):
     for name in COLOURS:
         (root / name).mkdir(parents=True)
         (root / name / "0.png").write_bytes(b"")
-    message = run_in_process(tmp_path, *FOLDER, f"dataset.root={root}", *TINY)
+    message = refusal(tmp_path, *FOLDER, f"dataset.root={root}", *TINY)
     assert "none of the 3 image(s)" in message and str(root) in message
 
 
@@ -367,7 +362,7 @@ def test_bad_embed_options_name_the_value_and_the_fix(tmp_path, tiny, option, va
 
 
 def test_negative_batch_size_run_stops_without_the_shard_hint(tmp_path, image_folder):
-    message = run_in_process(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "embed.batch_size=-5")
+    message = refusal(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "embed.batch_size=-5")
     assert "embed.batch_size=-5" in message and "num_shards" not in message
 
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-import train_eval  # noqa: F401  (registers the ${project_root:} resolver)
-from conftest import ROOT, TINY, run_train_eval, write_image_folder
+from conftest import ROOT, TINY, compose_config, run_train_eval, write_image_folder
 from indirect.backbones.open_clip_backbone import OpenClipBackbone
 from indirect.datasets.folder import load_folder
 from indirect.embedding import embed_images
+from indirect.errors import CacheError
+from indirect.experiment import run
 
 CHUNK = 4  # 12 images -> 3 chunks, one per shard
 
@@ -66,9 +67,8 @@ def test_merge_step_names_a_missing_shard_and_merges_when_complete(tmp_path, tin
     for shard in (0, 2):
         assert embed_images(tiny, data, tmp_path / "cache", num_workers=0, chunk_size=CHUNK, num_shards=3, shard=shard) is None
 
-    proc = run_train_eval(tmp_path, *folder_run(images), "embed.merge_only=true", "embed.num_shards=3", check=False)
-    assert proc.returncode == 2
-    assert "shard(s) [1] of 3 missing; run them with embed.num_shards=3 embed.shard=1" in proc.stderr
+    with pytest.raises(CacheError, match=r"shard\(s\) \[1\] of 3 missing; run them with embed.num_shards=3 embed.shard=1"):
+        run(compose_config(tmp_path, *folder_run(images), "embed.merge_only=true", "embed.num_shards=3"))
     assert not image_caches(tmp_path / "cache")
 
     merge_shards = load_script("merge_shards")

@@ -61,11 +61,11 @@ def test_indirect_recovers_planted_colour_and_random_does_not(world):
 def test_ignore_removes_shape_and_keeps_background(world):
     images, shape, background = world["images"], world["shape"], world["background"]
     assert p_at_1(images, shape) > 0.8
-    cleaned = Ignore().fit(images, ignore_embeddings=world["shape_prompts"]).transform(images)
+    cleaned = Ignore(ignore_embeddings=world["shape_prompts"]).fit(images).transform(images)
     assert p_at_1(cleaned, shape) < 0.35                         # chance is 0.2
     assert p_at_1(cleaned, background) >= p_at_1(images, background) - 0.05
-    composed = Ignore(base=InDiReCT(10, random_state=0), n_directions=4)
-    out = composed.fit(world["colour_prompts"], ignore_embeddings=world["shape_prompts"]).transform(images)
+    composed = Ignore(base=InDiReCT(10, random_state=0), ignore_embeddings=world["shape_prompts"], n_directions=4)
+    out = composed.fit(world["colour_prompts"]).transform(images)
     assert composed.method_name == "indirect+ignore" and out.shape == (len(images), 10)
     assert p_at_1(out, world["colour"]) >= 0.95
 
@@ -126,7 +126,7 @@ def fitted(name, world):
         "lae": lambda: LinearAutoencoder(8, patience=5, random_state=0).fit(prompts),
         "ae": lambda: Autoencoder(8, patience=5, random_state=0).fit(prompts),
         "oracle": lambda: Oracle(8, max_iter=20, random_state=0).fit(images, world["colour"]),
-        "ignore": lambda: Ignore(InDiReCT(8, random_state=0)).fit(prompts, ignore_embeddings=world["shape_prompts"]),
+        "ignore": lambda: Ignore(InDiReCT(8, random_state=0), world["shape_prompts"]).fit(prompts),
     }
     return make[name]()
 

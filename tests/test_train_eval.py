@@ -1,4 +1,5 @@
-"""train_eval.py end to end on a folder fixture with a tiny backbone; configs; clear errors."""
+"""train_eval end to end on a folder fixture with a tiny backbone: in process through ``run(cfg)``,
+plus the real command line (defaults from the working directory, a multirun, exit status 2)."""
 import json
 from pathlib import Path
 
@@ -6,12 +7,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY, run_train_eval
+from conftest import CONF, ROOT, TINY, compose_config, run_in_process, run_train_eval
+from indirect.errors import UserError
+from indirect.experiment import run
 
 FOLDER = ["dataset=folder", "notion=label", "prompts.vocabulary=[red,green,blue,yellow,purple]",
           "prompts.templates=['a photo of a {} square','a {} object']"]
 METRICS = {"precision_at_1", "mean_average_precision_at_r", "r_precision", "mean_average_precision",
            "mean_reciprocal_rank", "NMI", "AMI"}
+PROJECTORS = sorted(p.stem for p in (CONF / "projector").glob("*.yaml"))
 
 
 def check_contract(results: dict, n_images: int):
@@ -25,31 +29,42 @@ def check_contract(results: dict, n_images: int):
             assert all(0.0 <= value <= 1.0 for value in stats["runs"]) or stats is metrics.get("AMI")
 
 
-def test_single_run_writes_results_contract(tmp_path, image_folder):
-    run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[clip,random,random_transform,pca,lae,ae]")
-    results = json.loads((tmp_path / "run" / "results.json").read_text())
+def test_single_run_writes_results_contract_and_returns_the_fitted_objects(tmp_path, image_folder):
+    results, objects = run(compose_config(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY,
+                                          "compare_with=[clip,random,random_transform,pca,lae,ae]"))
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["methods"] == results["methods"]
     check_contract(results, n_images=12)
     assert results["n_prompts"] == 10 and results["notion"] == "label"
-    assert {"indirect", "clip", "random", "random_transform", "pca", "lae", "ae"} <= set(results["methods"])
+    assert {"indirect", "clip", "random", "random_transform", "pca", "lae", "ae"} == set(results["methods"])
     assert len(results["methods"]["random"]["precision_at_1"]["runs"]) == 2  # repetitions=2, seeded method
+    assert len(results["methods"]["clip"]["precision_at_1"]["runs"]) == 1    # not seeded: fitted once
+    assert set(objects.projectors) == set(results["methods"]) and objects.image_embeddings.shape == (12, 32)
     markdown = (tmp_path / "run" / "results.md").read_text()
     assert "indirect" in markdown and "clip" in markdown
     assert (tmp_path / "run" / "results.csv").is_file()
     assert list((tmp_path / "cache").glob("folder__open_clip-indirect-tiny-vit__*.h5"))
 
 
-def test_every_projector_config_runs_through_train_eval(tmp_path, image_folder):
-    names = sorted(p.stem for p in (ROOT / "conf" / "projector").glob("*.yaml"))
-    assert {"indirect", "indirect_faithful", "clip", "random", "random_transform", "pca", "lae", "ae", "oracle"} <= set(names)
-    run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[]", "repetitions=1",
-                   f"projector={','.join(names)}", multirun=True)
-    for job in range(len(names)):
-        results = json.loads((tmp_path / "multirun" / str(job) / "results.json").read_text())
-        check_contract(results, n_images=12)
-        assert "clip" in results["methods"]
-    oracle = json.loads((tmp_path / "multirun" / str(names.index("oracle")) / "results.json").read_text())
-    assert oracle["upper_bound_methods"] == ["oracle"]
-    assert "upper bound" in (tmp_path / "multirun" / str(names.index("oracle")) / "results.md").read_text()
+def test_a_compared_methods_parameter_is_overridable_and_changes_its_numbers(tmp_path, image_folder):
+    base = [*FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[pca]"]
+    default = run_in_process(tmp_path, *base, output="a")
+    cfg = compose_config(tmp_path, *base, "methods.pca.n_components=2", output="b")
+    assert cfg.methods.pca._target_ == "indirect.projectors.PCAProjector" and cfg.methods.pca.n_components == 2
+    changed, objects = run(cfg)
+    assert objects.projectors["pca"].n_components == 2
+    assert changed["methods"]["pca"] != default["methods"]["pca"]
+    assert changed["methods"]["indirect"] == default["methods"]["indirect"]
+
+
+@pytest.mark.parametrize("projector", PROJECTORS)
+def test_every_projector_config_runs(tmp_path, image_folder, projector):
+    results = run_in_process(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "compare_with=[]",
+                             "repetitions=1", f"projector={projector}")
+    check_contract(results, n_images=12)
+    assert "clip" in results["methods"]
+    if projector == "oracle":
+        assert results["upper_bound_methods"] == ["oracle"]
+        assert "upper bound" in (tmp_path / "run" / "results.md").read_text()
 
 
 def test_ignore_notion_reports_both_notions(tmp_path):
@@ -66,14 +81,16 @@ def test_ignore_notion_reports_both_notions(tmp_path):
         Image.fromarray(pixels).save(root / f"{i}.png")
         rows.append(f"{i}.png,{colour},{shape}")
     (root / "labels.csv").write_text("\n".join(rows))
-    run_train_eval(tmp_path, "dataset=folder", f"dataset.root={root}", "dataset.csv=labels.csv",
-                   "notion=custom", "notion.name=shape", "prompts=custom", "prompts.vocabulary=[square,bar,circle]",
-                   "ignore=colour", "ignore_prompts={templates:['a {} object'],vocabulary:[red,blue,green,pink]}",
-                   *TINY, "compare_with=[]")
-    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    results, objects = run(compose_config(
+        tmp_path, "dataset=folder", f"dataset.root={root}", "dataset.csv=labels.csv",
+        "notion=custom", "notion.name=shape", "prompts=custom", "prompts.vocabulary=[square,bar,circle]",
+        "ignore=colour", "ignore_prompts={templates:['a {} object'],vocabulary:[red,blue,green,pink]}",
+        *TINY, "compare_with=[]"))
     assert results["notion"] == "shape" and results["ignored"]["notion"] == "colour"
     assert results["ignored"]["n_prompts"] == 4
-    assert {"indirect+ignore", "indirect", "clip"} <= set(results["methods"]) == set(results["ignored"]["methods"])
+    assert {"indirect+ignore", "indirect", "clip"} == set(results["methods"]) == set(results["ignored"]["methods"])
+    ignoring = objects.projectors["indirect+ignore"]
+    assert ignoring.directions_.shape[0] >= 1 and ignoring.ignore_embeddings.shape[0] == 4
 
 
 def test_multirun_over_two_jobs(tmp_path, image_folder):
@@ -84,19 +101,47 @@ def test_multirun_over_two_jobs(tmp_path, image_folder):
     assert len(list((tmp_path / "cache").glob("*.h5"))) == 2  # one image cache, one prompt cache, shared by both jobs
 
 
+def test_defaults_live_in_the_working_directory_and_the_saved_config_reproduces_the_run(tmp_path):
+    """The user's command with the user's defaults (the demo world, the demo backbone, paths
+    relative to the working directory), small; then its saved config composed again reproduces it."""
+    proc = run_train_eval(tmp_path, "dataset.n_images=60", "repetitions=2", "logger=none", "embed.num_workers=0",
+                          "compare_with=[clip,pca]", "n_components=16", "methods.pca.n_components=4", paths=False)
+    assert "| pca |" in proc.stdout
+    [run_dir] = (tmp_path / "outputs" / "runs").iterdir()
+    assert (tmp_path / "data" / "shapes" / "labels.csv").is_file() and list((tmp_path / "cache").glob("*.h5"))
+    first = json.loads((run_dir / "results.json").read_text())
+    saved = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    assert saved.methods.pca.n_components == 4 and saved.paths.data_dir == "data"
+    with initialize_config_dir(config_dir=str(run_dir / ".hydra"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"paths.data_dir={tmp_path}/data", f"paths.cache_dir={tmp_path}/cache",
+                                           f"paths.output_dir={tmp_path}/again"])
+    again, _ = run(cfg)
+    assert again["methods"] == first["methods"] and again["n_prompts"] == first["n_prompts"] == 44
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["dataset.root=/nonexistent/photos"], "/nonexistent/photos does not exist"),
     (["prompts.vocabulary=[]"], "prompt list is empty"),
-    (["n_components=64"], "n_components=64 exceeds the 32-d embeddings"),
+    (["n_components=64"], "projector.n_components=64 exceeds the 32-d embeddings"),
+    (["compare_with=[pca]", "methods.pca.n_components=64"], "methods.pca.n_components=64 exceeds the 32-d embeddings"),
+    (["projector.solver=nope"], "projector: solver='nope' is not one of 'fast', 'faithful'"),
+    (["+projector.nope=1"], "projector: InDiReCT.__init__() got an unexpected keyword argument 'nope'"),
+    (["notion=color"], "notion 'color' is not defined for dataset 'folder'; valid notions: label"),
+    (["prompts.templates=['no slot']"], "prompt template 'no slot' has no '{}'"),
+    (["ignore=nope"], "notion 'nope' is not defined for dataset 'folder'"),
+    (["analysis=saliency", "analysis.saliency.method=lae"], "analysis.saliency.method=lae was not run"),
 ])
-def test_bad_input_is_one_clear_line_and_nonzero_exit(tmp_path, image_folder, overrides, message):
-    proc = run_train_eval(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, *overrides, check=False)
-    assert_one_line_error(proc, message)
+def test_bad_input_is_one_clear_line(tmp_path, image_folder, overrides, message):
+    with pytest.raises(UserError) as caught:
+        run(compose_config(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "repetitions=1", *overrides))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_unknown_notion_lists_the_valid_ones(tmp_path, image_folder):
-    proc = run_train_eval(tmp_path, "dataset=folder", f"dataset.root={image_folder}", "notion=color", *TINY, check=False)
-    assert_one_line_error(proc, "notion 'color' is not defined for dataset 'folder'; valid notions: label")
+def test_command_line_error_is_one_line_and_exit_2(tmp_path):
+    proc = run_train_eval(tmp_path, "logger=none", "repetitions=0", check=False)
+    assert_one_line_error(proc, "repetitions=0 must be >= 1")
+    proc = run_train_eval(tmp_path, "logger=none", "notion=custom", check=False)  # OmegaConf's ??? as a ConfigError
+    assert_one_line_error(proc, "notion.name has no value (???); set notion.name=<value>")
 
 
 def assert_one_line_error(proc, message):
@@ -106,40 +151,24 @@ def assert_one_line_error(proc, message):
     assert proc.stderr.strip().splitlines()[-1].startswith("error:")
 
 
-def test_cfg_job_prints_the_composed_config(tmp_path):
-    proc = run_train_eval(tmp_path, "--cfg", "job")
-    assert "n_components: 128" in proc.stdout and "_target_: indirect.backbones.demo.DemoBackbone" in proc.stdout
-
-
 def _group_options():
-    conf = ROOT / "conf"
-    for group in ("dataset", "notion", "backbone", "projector", "logger", "evaluation", "embed", "analysis", "experiment"):
-        for path in sorted((conf / group).glob("*.yaml")):
+    for group in ("dataset", "notion", "backbone", "projector", "logger", "evaluation", "embed", "analysis", "experiment",
+                  "prompts", "methods"):
+        for path in sorted((CONF / group).glob("*.yaml")):
             yield group, path.stem
 
 
 @pytest.mark.parametrize("group, option", list(_group_options()))
 def test_every_config_composes(group, option):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train_eval", overrides=[f"{group}={option}"], return_hydra_config=False)
     assert cfg.n_components > 0 and "_target_" in cfg.projector
+    assert {"clip", "pca", "indirect", "oracle"} <= set(cfg.methods)
+    assert all("_target_" in node for node in (cfg.analysis or {}).values())
 
 
-def test_every_prompt_set_composes_with_its_dataset():
-    from indirect.prompts.builder import build_prompts, load_vocabulary
-
-    prompts_dir = ROOT / "conf" / "prompts"
-    checked = 0
-    for path in prompts_dir.glob("*/*.yaml"):
-        dataset, notion = path.parent.name, path.stem
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("train_eval", overrides=[f"dataset={dataset}", f"notion={notion}"])
-        assert notion in cfg.dataset.notions, f"{path}: notion not declared in conf/dataset/{dataset}.yaml"
-        if OmegaConf.is_missing(cfg.prompts, "vocabulary"):  # given on the command line (folder)
-            continue
-        vocabulary = cfg.prompts.vocabulary
-        if isinstance(vocabulary, str) and vocabulary.startswith("dataset:"):
-            continue
-        assert len(build_prompts(list(cfg.prompts.templates), load_vocabulary(vocabulary))) >= 2
-        checked += 1
-    assert checked >= 15
+def test_cfg_job_shows_every_compared_method(tmp_path):
+    cfg = compose_config(tmp_path, "methods.pca.n_components=4")
+    text = OmegaConf.to_yaml(cfg)
+    assert "_target_: indirect.projectors.PCAProjector" in text and cfg.methods.pca.n_components == 4
+    assert cfg.methods.random.n_components == cfg.n_components  # the others follow k

@@ -1,27 +1,26 @@
 """Analyses added to a run with ``analysis=...``: saliency maps and embedding maps.
 
-``run_analyses`` is what the pipeline calls after fitting; each analysis writes its files into
-the run's output folder and returns their paths (PNG paths are logged to W&B by the pipeline).
+Each analysis is a config node under ``analysis`` (``conf/analysis/*.yaml``) whose ``_target_``
+is a callable class: built with the node's options, called with the run's objects
+(:class:`indirect.experiment.RunObjects`), it writes its files into the run folder and returns
+an :class:`AnalysisOutput`. The run stores files and summary values in results.json and hands
+the images to the tracker without knowing which analysis made them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from indirect.errors import AnalysisError
 
-__all__ = ["AnalysisError", "run_analyses"]
+__all__ = ["AnalysisError", "AnalysisOutput"]
 
 
-def run_analyses(analysis_cfg, context) -> dict:
-    """Run the analyses switched on in ``analysis_cfg`` (``saliency``, ``map``; null = off);
-    returns {name: output file} plus a few headline numbers (object shares, number of points)."""
-    outputs: dict = {}
-    if not analysis_cfg:
-        return outputs
-    if analysis_cfg.get("saliency"):
-        from indirect.analysis.explain import run_saliency
+@dataclass
+class AnalysisOutput:
+    """``files``: results.json key -> written file; ``images``: the figures among them, for the
+    tracker; ``summary``: headline values for results.json (e.g. object shares, point counts)."""
 
-        outputs.update(run_saliency(analysis_cfg.saliency, context))
-    if analysis_cfg.get("map"):
-        from indirect.analysis.embedding_map import run_map
-
-        outputs.update(run_map(analysis_cfg.map, context))
-    return outputs
+    files: dict[str, Path] = field(default_factory=dict)
+    images: dict[str, Path] = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)

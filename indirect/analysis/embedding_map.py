@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indirect.analysis import AnalysisOutput
 from indirect.errors import AnalysisError
 from indirect.analysis.figures import embedding_maps
 
@@ -45,29 +46,35 @@ def umap_2d(embeddings: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1
         return reducer.fit_transform(embeddings)
 
 
-def run_map(options, context) -> dict:
-    """Write embedding_map.png (raw | projected) and embedding_map.json; return their paths and n_points."""
-    method = str(options.get("method", "indirect"))
-    if method not in context.projectors:
-        raise AnalysisError(f"analysis.map.method={method} was not run; choose one of: {', '.join(context.projectors)}")
-    seed = int(options.get("seed", context.cfg.seed))
-    max_points = int(options.get("max_points", 5000))
-    n = len(context.ids)
-    keep = np.arange(n)
-    if n > max_points:
-        keep = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
-    raw = context.image_embeddings[keep]
-    projected = np.asarray(context.projectors[method].transform(raw))
-    umap_options = {"n_neighbors": int(options.get("n_neighbors", 15)), "min_dist": float(options.get("min_dist", 0.1)),
-                    "n_epochs": int(options.get("n_epochs", 200)), "seed": seed}
-    panels = {"raw backbone": umap_2d(raw, **umap_options), f"{method} (k={projected.shape[1]})": umap_2d(projected, **umap_options)}
-    labels = np.asarray(context.labels)[keep]
-    out_dir = Path(context.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    title = f"{context.cfg.dataset.name} / {context.cfg.notion.name}: UMAP of {len(keep)} images"
-    png = embedding_maps(panels, labels, title, out_dir / "embedding_map.png")
-    info = {"n_points": int(len(keep)), "n_images": int(n), "method": method, "reducer": "umap", **umap_options,
-            "n_labels": int(len(np.unique(labels)))}
-    info_path = out_dir / "embedding_map.json"
-    info_path.write_text(json.dumps(info, indent=2))
-    return {"embedding_map": str(png), "embedding_map_info": str(info_path), "embedding_map_points": int(len(keep))}
+class EmbeddingMap:
+    """Write embedding_map.png (raw | projected) and embedding_map.json for the fitted ``method``."""
+
+    def __init__(self, method: str = "indirect", max_points: int = 5000, n_neighbors: int = 15, min_dist: float = 0.1,
+                 n_epochs: int = 200, seed: int = 0):
+        self.method, self.max_points, self.seed = str(method), int(max_points), int(seed)
+        self.umap_options = {"n_neighbors": int(n_neighbors), "min_dist": float(min_dist), "n_epochs": int(n_epochs),
+                             "seed": self.seed}
+
+    def __call__(self, objects) -> AnalysisOutput:
+        if self.method not in objects.projectors:
+            raise AnalysisError(f"analysis.map.method={self.method} was not run; "
+                                f"choose one of: {', '.join(objects.projectors)}")
+        n = len(objects.ids)
+        keep = np.arange(n)
+        if n > self.max_points:
+            keep = np.sort(np.random.default_rng(self.seed).choice(n, size=self.max_points, replace=False))
+        raw = objects.image_embeddings[keep]
+        projected = np.asarray(objects.projectors[self.method].transform(raw))
+        panels = {"raw backbone": umap_2d(raw, **self.umap_options),
+                  f"{self.method} (k={projected.shape[1]})": umap_2d(projected, **self.umap_options)}
+        labels = np.asarray(objects.labels)[keep]
+        out_dir = Path(objects.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        title = f"{objects.cfg.dataset.name} / {objects.notion.name}: UMAP of {len(keep)} images"
+        png = embedding_maps(panels, labels, title, out_dir / "embedding_map.png")
+        info = {"n_points": int(len(keep)), "n_images": int(n), "method": self.method, "reducer": "umap",
+                **self.umap_options, "n_labels": int(len(np.unique(labels)))}
+        info_path = out_dir / "embedding_map.json"
+        info_path.write_text(json.dumps(info, indent=2))
+        return AnalysisOutput(files={"embedding_map": Path(png), "embedding_map_info": info_path},
+                              images={"embedding_map": Path(png)}, summary={"embedding_map_points": int(len(keep))})

@@ -14,58 +14,56 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from PIL import Image
 
-from indirect.embedding.images import open_rgb
-from indirect.errors import AnalysisError
+from indirect.analysis import AnalysisOutput
 from indirect.analysis.figures import denormalise, saliency_grid
 from indirect.analysis.projection import differentiable_projection
 from indirect.analysis.smoothgrad import black_image, mass_inside, normalise_saliency, smoothgrad, unit_embedder
+from indirect.embedding.images import open_rgb
+from indirect.errors import AnalysisError
 
 log = logging.getLogger(__name__)
-DEFAULT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-def second_notion_projector(context, notion: str, method: str):
-    """The ``method`` projector fitted on the prompts of another notion of the same dataset."""
+def second_notion_projector(objects, notion: str, method: str, seed: int):
+    """A fresh projector of the kind and parameters of the run's ``method`` (its base, for an
+    'ignore' method), fitted on the prompts of another notion of the same dataset."""
     from indirect.embedding import embed_texts
-    from indirect.methods import projector_config
-    from indirect.notions import label_column, prompt_set
+    from indirect.notions import lookup_notion
+    from indirect.projectors import Ignore
 
-    cfg = context.cfg
-    label_column(cfg.dataset, notion, context.labelled)  # a one-line error listing the valid notions
-    conf_dir = Path(getattr(context, "conf_dir", None) or DEFAULT_CONF_DIR)
-    prompts = prompt_set(cfg, conf_dir, notion, context.labelled)
-    text = embed_texts(context.backbone, prompts, cfg.paths.cache_dir)
-    base_method = method.split("+")[0]  # 'indirect+ignore' -> the plain projector for the other notion
-    projector = instantiate(projector_config(base_method, conf_dir, int(cfg.n_components)), random_state=int(cfg.seed))
-    if getattr(projector, "fit_on", "text") != "text":
+    other = lookup_notion(objects.cfg.dataset, notion, labelled=objects.labelled)
+    text = embed_texts(objects.backbone, other.prompts(objects.labelled), objects.cfg.paths.cache_dir)
+    fitted = objects.projectors[method]
+    kind = fitted.base if isinstance(fitted, Ignore) else fitted
+    if kind.fit_on != "text":
         raise AnalysisError(f"saliency: method '{method}' is not fitted on prompts; second_notion needs a text-fitted method")
-    return projector.fit(text)
+    params = kind.get_params()
+    if "random_state" in params:
+        params["random_state"] = seed
+    return type(kind)(**params).fit(text)
 
 
 def object_masks(labelled, ids: list[str], shape: tuple[int, int]) -> list[np.ndarray]:
-    """The dataset's object masks (the demo world's) for ``ids`` at the saliency maps' resolution."""
-    from indirect.datasets.shapes import object_mask
-
+    """The dataset's object masks for ``ids`` at the saliency maps' resolution."""
     masks = []
     for image_id in ids:
-        mask = object_mask(labelled.root, image_id)
+        mask = labelled.object_mask(image_id)
         if mask.shape != shape:
             mask = np.asarray(Image.fromarray(mask).resize(shape[::-1], Image.NEAREST))
         masks.append(mask.astype(bool))
     return masks
 
 
-def row_titles(context, ids: list[str], second: str | None) -> list[str]:
+def row_titles(objects, ids: list[str], second: str | None) -> list[str]:
     """Each row's label of the run's notion, and of the second notion when there is one."""
-    labels = dict(zip(context.ids, context.labels))
+    from indirect.notions import lookup_notion
+
+    labels = dict(zip(objects.ids, objects.labels))
     if not second:
         return [str(labels[i]) for i in ids]
-    from indirect.notions import label_column
-
-    other = context.labelled.labels[label_column(context.cfg.dataset, str(second), context.labelled)]
+    other = lookup_notion(objects.cfg.dataset, second, labelled=objects.labelled).labels(objects.labelled)
     return [f"{labels[i]} / {other.get(i, '?')}" for i in ids]
 
 
@@ -92,62 +90,67 @@ def object_statistics(maps: dict[str, list[np.ndarray]], masks: list[np.ndarray]
     }
 
 
-def run_saliency(options, context) -> dict:
-    """Write saliency.png (and saliency_stats.json); return their paths and the object shares."""
-    cfg, backbone = context.cfg, context.backbone
-    method = str(options.get("method", "indirect"))
-    if method not in context.projectors:
-        raise AnalysisError(f"analysis.saliency.method={method} was not run; choose one of: {', '.join(context.projectors)}")
-    n_images, n_samples = int(options.get("n_images", 6)), int(options.get("n_samples", 25))
-    noise, seed = float(options.get("noise", 0.15)), int(options.get("seed", cfg.seed))
-    has_masks = bool(context.labelled.notes.get("masks"))
-    n_stat = max(n_images, int(options.get("n_stat_images") or 0)) if has_masks else n_images
-    second = options.get("second_notion")
+class Saliency:
+    """Write saliency.png (and saliency_stats.json) for the fitted ``method``; the object shares
+    (on datasets with object masks) are its summary values."""
 
-    notion = str(cfg.notion.name)
-    embedders = {"raw backbone": unit_embedder(backbone),
-                 f"{method}: {notion}": unit_embedder(backbone, differentiable_projection(context.projectors[method], method))}
-    if second:
-        second_projector = second_notion_projector(context, str(second), method)
-        embedders[f"{method}: {second}"] = unit_embedder(backbone, differentiable_projection(second_projector, method))
+    def __init__(self, method: str = "indirect", n_images: int = 6, n_stat_images: int | None = None,
+                 n_samples: int = 25, noise: float = 0.15, second_notion: str | None = None, seed: int = 0):
+        self.method, self.n_images, self.n_stat_images = str(method), int(n_images), int(n_stat_images or 0)
+        self.n_samples, self.noise, self.seed = int(n_samples), float(noise), int(seed)
+        self.second_notion = str(second_notion) if second_notion else None
 
-    rng = np.random.default_rng(seed)  # the first n_images are drawn in the grid, all n_stat measured
-    chosen = sorted(rng.choice(len(context.ids), size=min(n_stat, len(context.ids)), replace=False).tolist())
-    path_of = dict(zip(context.labelled.ids, context.labelled.paths))
-    ids = [context.ids[i] for i in chosen]
-    maps: dict[str, list[np.ndarray]] = {title: [] for title in embedders}
-    inputs = []
-    for row, image_id in enumerate(ids):
-        picture = open_rgb(path_of[image_id])
-        tensor = backbone.preprocess(picture)
-        black = black_image(backbone, picture.size)
-        if row < n_images:
-            inputs.append(denormalise(tensor, backbone.preprocess))
-        for title, embed in embedders.items():
-            with torch.no_grad():
-                reference = embed(black.unsqueeze(0))[0]
-            generator = torch.Generator().manual_seed(seed + row)  # the same noise for every column
-            maps[title].append(normalise_saliency(smoothgrad(embed, tensor, reference, n_samples, noise, generator)))
+    def __call__(self, objects) -> AnalysisOutput:
+        method, second, backbone = self.method, self.second_notion, objects.backbone
+        if method not in objects.projectors:
+            raise AnalysisError(f"analysis.saliency.method={method} was not run; choose one of: {', '.join(objects.projectors)}")
+        has_masks = objects.labelled.object_mask is not None
+        n_images = self.n_images
+        n_stat = max(n_images, self.n_stat_images) if has_masks else n_images
+        notion = objects.notion.name
+        embedders = {"raw backbone": unit_embedder(backbone),
+                     f"{method}: {notion}": unit_embedder(backbone, differentiable_projection(objects.projectors[method], method))}
+        if second:
+            second_projector = second_notion_projector(objects, second, method, self.seed)
+            embedders[f"{method}: {second}"] = unit_embedder(backbone, differentiable_projection(second_projector, method))
 
-    out_dir = Path(context.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    grid = saliency_grid(inputs, {t: m[:n_images] for t, m in maps.items()},
-                         row_titles(context, ids[:n_images], second), out_dir / "saliency.png")
-    result = {"saliency": str(grid)}
+        rng = np.random.default_rng(self.seed)  # the first n_images are drawn in the grid, all n_stat measured
+        chosen = sorted(rng.choice(len(objects.ids), size=min(n_stat, len(objects.ids)), replace=False).tolist())
+        path_of = dict(zip(objects.labelled.ids, objects.labelled.paths))
+        ids = [objects.ids[i] for i in chosen]
+        maps: dict[str, list[np.ndarray]] = {title: [] for title in embedders}
+        inputs = []
+        for row, image_id in enumerate(ids):
+            picture = open_rgb(path_of[image_id])
+            tensor = backbone.preprocess(picture)
+            black = black_image(backbone, picture.size)
+            if row < n_images:
+                inputs.append(denormalise(tensor, backbone.preprocess))
+            for title, embed in embedders.items():
+                with torch.no_grad():
+                    reference = embed(black.unsqueeze(0))[0]
+                generator = torch.Generator().manual_seed(self.seed + row)  # the same noise for every column
+                maps[title].append(normalise_saliency(smoothgrad(embed, tensor, reference, self.n_samples, self.noise,
+                                                                 generator)))
 
-    stats = {"notion": notion, "second_notion": second, "method": method, "n_samples": n_samples, "noise": noise,
-             "images": ids}
-    if has_masks:
-        masks = object_masks(context.labelled, ids, maps["raw backbone"][0].shape)
-        stats.update(object_statistics(maps, masks))
-        result["saliency_object_share"] = stats["object_share"]
-        log.info("saliency mass inside the object (%d images; object area %.3f): %s", len(ids), stats["object_area"],
-                 ", ".join(f"{t} {v:.3f}" for t, v in stats["object_share"].items()))
-        pair = f"{method}: {notion} > {method}: {second}"
-        if second and pair in stats["more_on_object"]:
-            log.info("more saliency on the object with %s than with %s on %d of %d images", notion, second,
-                     stats["more_on_object"][pair], len(ids))
-    stats_path = out_dir / "saliency_stats.json"
-    stats_path.write_text(json.dumps(stats, indent=2))
-    result["saliency_stats"] = str(stats_path)
-    return result
+        out_dir = Path(objects.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        grid = Path(saliency_grid(inputs, {t: m[:n_images] for t, m in maps.items()},
+                                  row_titles(objects, ids[:n_images], second), out_dir / "saliency.png"))
+        output = AnalysisOutput(files={"saliency": grid}, images={"saliency": grid})
+        stats = {"notion": notion, "second_notion": second, "method": method, "n_samples": self.n_samples,
+                 "noise": self.noise, "images": ids}
+        if has_masks:
+            masks = object_masks(objects.labelled, ids, maps["raw backbone"][0].shape)
+            stats.update(object_statistics(maps, masks))
+            output.summary["saliency_object_share"] = stats["object_share"]
+            log.info("saliency mass inside the object (%d images; object area %.3f): %s", len(ids), stats["object_area"],
+                     ", ".join(f"{t} {v:.3f}" for t, v in stats["object_share"].items()))
+            pair = f"{method}: {notion} > {method}: {second}"
+            if second and pair in stats["more_on_object"]:
+                log.info("more saliency on the object with %s than with %s on %d of %d images", notion, second,
+                         stats["more_on_object"][pair], len(ids))
+        stats_path = out_dir / "saliency_stats.json"
+        stats_path.write_text(json.dumps(stats, indent=2))
+        output.files["saliency_stats"] = stats_path
+        return output

@@ -92,7 +92,7 @@ def genecis_benchmark(labelled, backbone, cache_dir, methods: Sequence[str] = ME
 
     embedded = embed_images(backbone, labelled, cache_dir, **embed_options)
     table = EmbeddingTable(embedded.ids, embedded.embeddings)
-    queries = labelled.notes["queries"]
+    queries = labelled.queries
     kept = [q for q in queries if all(item in table.row for item in (q.reference, *q.candidates))]
     embed_text = remembered(lambda texts: embed_texts(backbone, list(texts), cache_dir))
     spaces = GenecisSpaces(embed_text, n_components, seed)

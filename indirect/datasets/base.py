@@ -6,10 +6,13 @@ dataset's pixels in memory.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import pandas as pd
 from indirect.errors import DatasetError
 
@@ -22,6 +25,15 @@ class LabelledImages:
     ``ids`` are stable strings (the same image gets the same id whatever the order on disk),
     ``paths`` are absolute image paths aligned with ``ids``, and ``labels`` is a DataFrame
     indexed by id with one column per label (each usable as a similarity notion).
+
+    What readers beyond the labels need, each in its own field:
+    ``missing_columns``: label column -> why it is absent and how to get it (read when a notion
+    asks for it); ``vocabularies``: name -> word list a prompt set can use as ``dataset:<name>``
+    (e.g. CUB's training species); ``object_mask``: image id -> (H, W) bool object mask, for
+    datasets that ship masks (saliency measures its share on the object); ``unlabelled``: label
+    column -> images without a value there; ``skipped``: records of the metadata left out (no image);
+    ``queries``: conditional-similarity queries (reference, condition, target, gallery) of datasets
+    that define them (GeneCIS).
     """
 
     name: str
@@ -29,7 +41,12 @@ class LabelledImages:
     ids: list[str]
     paths: list[Path]
     labels: pd.DataFrame
-    notes: dict = field(default_factory=dict)
+    missing_columns: dict[str, str] = field(default_factory=dict)
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    object_mask: Callable[[str], np.ndarray] | None = None
+    unlabelled: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    queries: list = field(default_factory=list)
 
     def __post_init__(self):
         if len(self.ids) != len(self.paths):
@@ -60,8 +77,7 @@ class LabelledImages:
 
     def subset(self, keep: list[int]) -> "LabelledImages":
         ids = [self.ids[i] for i in keep]
-        return LabelledImages(self.name, self.root, ids, [self.paths[i] for i in keep],
-                              self.labels.loc[ids], dict(self.notes))
+        return dataclasses.replace(self, ids=ids, paths=[self.paths[i] for i in keep], labels=self.labels.loc[ids])
 
 
 def require_root(name: str, root, layout: str, source: str) -> Path:

@@ -5,7 +5,7 @@ names (:mod:`indirect.datasets.car_names`), so every image has one. Colour is no
 official data: the paper's authors annotated it in their own CSV, which is used when present
 (its ``type`` column, when it has one, overrides the table for the images it covers); without it
 the ``color`` column is reported missing with the exact file and columns needed
-(``notes["missing_columns"]``).
+(``LabelledImages.missing_columns``).
 """
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
     ``year``, and ``color`` when ``color_csv`` (default ``<root>/Cars196.csv``) exists. The CSV's
     ``img_name`` is matched to an image by its relative path or, failing that, by its file name;
     images the CSV does not cover get no colour and keep the table's type. The images per type
-    are logged and kept in ``notes["images_per_type"]``.
+    are logged; images of a class without a type are counted in ``unlabelled["type"]`` and named
+    in a warning.
     """
     root = require_root(NAME, root, LAYOUT, SOURCE)
     if (root / "cars_annos.mat").exists():
@@ -63,26 +64,29 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
         rows.append({"class_id": label, "class_name": car.class_name, "manufacturer": car.manufacturer,
                      "car_model": car.model, "type": car.body_type, "year": car.year})
     labels = pd.DataFrame(rows, index=pd.Index(ids, name="id"))
-    notes = {"classes": f"{first_eval_class}..{len(class_names)}"}
+    missing_columns, unlabelled = {}, {}
     csv_path = Path(color_csv).expanduser() if color_csv else root / "Cars196.csv"
     if color_csv and not csv_path.is_absolute() and not csv_path.exists():
         csv_path = root / csv_path
     if csv_path.exists():
         table = _authors_table(csv_path)
         labels["color"] = _by_image(table, "color", ids)
-        notes["images_without_color"] = int(labels["color"].isna().sum())
+        unlabelled["color"] = int(labels["color"].isna().sum())
         if "type" in table.columns:
             csv_types = pd.Series(_by_image(table, "type", ids), index=labels.index, dtype=object)
             csv_types = csv_types.map(_canonical_type)
-            notes["types_from_authors_csv"] = int(csv_types.notna().sum())
+            log.info("%s: body type of %d image(s) from %s", NAME, int(csv_types.notna().sum()), csv_path)
             labels["type"] = csv_types.where(csv_types.notna(), labels["type"])
     elif color_csv:
         raise DatasetError(f"dataset '{NAME}': color_csv {csv_path} does not exist; {_color_hint(csv_path)}")
     else:
-        notes["missing_columns"] = {"color": f"dataset '{NAME}': label 'color' is not in the official release; "
+        missing_columns = {"color": f"dataset '{NAME}': label 'color' is not in the official release; "
                                              f"{_color_hint(csv_path)}"}
-    _note_types(labels, notes)
-    return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels, notes)
+    untyped = _log_types(labels)
+    if untyped:
+        unlabelled["type"] = untyped
+    return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels,
+                          missing_columns=missing_columns, unlabelled=unlabelled)
 
 
 _CANONICAL_TYPE = {body_type.lower(): body_type for body_type in BODY_TYPES}
@@ -93,17 +97,21 @@ def _canonical_type(value) -> str | None:
     return _CANONICAL_TYPE.get(value.lower(), value) if isinstance(value, str) else None
 
 
-def _note_types(labels: pd.DataFrame, notes: dict) -> None:
-    """Images per body type into ``notes`` and the log; classes without one named, not dropped in silence."""
-    counts = Counter(labels["type"].dropna())
-    notes["images_per_type"] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-    log.info("%s: images per body type: %s", NAME, ", ".join(f"{t} {n}" for t, n in notes["images_per_type"].items()))
+def images_per_type(labels: pd.DataFrame) -> dict[str, int]:
+    """Images per body type, the most frequent first."""
+    return dict(sorted(Counter(labels["type"].dropna()).items(), key=lambda item: (-item[1], item[0])))
+
+
+def _log_types(labels: pd.DataFrame) -> int:
+    """Log the images per body type; name the classes without one (not dropped in silence) and
+    return how many images they hold."""
+    log.info("%s: images per body type: %s", NAME, ", ".join(f"{t} {n}" for t, n in images_per_type(labels).items()))
     untyped = sorted(set(labels.loc[labels["type"].isna(), "class_name"]))
     if untyped:
-        notes["classes_without_type"] = untyped
         log.warning("%s: %d image(s) of %d class(es) have no body type (not in %s, no body-type word): %s; the type "
                     "notion leaves them out", NAME, int(labels["type"].isna().sum()), len(untyped), TYPE_TABLE,
                     "; ".join(untyped))
+    return int(labels["type"].isna().sum())
 
 
 def _color_hint(csv_path: Path) -> str:

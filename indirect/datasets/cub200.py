@@ -4,7 +4,7 @@ Besides the species, the per-image attribute annotations give two more notions: 
 primary colour (``has_primary_color::*``) and its bill shape (``has_bill_shape::*``). Annotators
 could tick several values of one attribute; a single label per image is taken as the ticked value
 with the highest certainty, and an image whose highest certainty is shared by several values (or
-that has none ticked) gets no label for that notion (None, counted in ``notes["unlabelled"]``), so
+that has none ticked) gets no label for that notion (None, counted in ``LabelledImages.unlabelled``), so
 a retrieval label never stands for a mixture.
 """
 from __future__ import annotations
@@ -30,12 +30,12 @@ def load_cub200(root) -> LabelledImages:
     ``CUB_200_2011/`` (where the official archive puts it); lines of
     ``image_attribute_labels.txt`` with extra trailing fields (only the first four are read).
     Without the attribute files the ``primary_color`` and ``bill_shape`` columns are reported in
-    ``notes["missing_columns"]``.
+    ``LabelledImages.missing_columns``.
 
     Label columns: ``species`` (``Black footed Albatross``), ``class_id``, ``class_folder``,
     ``primary_color``, ``bill_shape`` (values as in attributes.txt, underscores read as spaces).
     Ids are the paths in images.txt (``001.Black_footed_Albatross/<file>.jpg``).
-    ``notes["vocabularies"]["train_species"]`` holds the 100 training species names, the prompt
+    ``vocabularies["train_species"]`` holds the 100 training species names, the prompt
     vocabulary of the species notion (the evaluation species are never used as prompts).
     """
     root = require_root(NAME, root, LAYOUT, SOURCE)
@@ -57,23 +57,22 @@ def load_cub200(root) -> LabelledImages:
          "class_id": [class_of[image] for _, image in keep],
          "class_folder": [folders[class_of[image]] for _, image in keep]},
         index=pd.Index(ids, name="id"))
-    notes = {"vocabularies": {"train_species": [species[c] for c in class_ids if c < first_eval_class]},
-             "classes": f"{first_eval_class}..{class_ids[-1]}"}
+    vocabularies = {"train_species": [species[c] for c in class_ids if c < first_eval_class]}
+    missing_columns, unlabelled = {}, {}
     attribute_names = _find_attribute_names(root, base)
     image_attributes = base / "attributes" / "image_attribute_labels.txt"
     if attribute_names is None or not image_attributes.exists():
         hint = (f"dataset '{NAME}': attribute labels need {image_attributes} and attributes.txt "
                 f"(in {base}, {base / 'attributes'} or {base.parent}); both come with the official archive ({SOURCE})")
-        notes["missing_columns"] = {notion: hint for notion in ATTRIBUTE_NOTIONS}
+        missing_columns = {notion: hint for notion in ATTRIBUTE_NOTIONS}
     else:
         image_ids = [image for _, image in keep]
         present = _present_attributes(image_attributes)
-        unlabelled = {}
         for notion, prefix in ATTRIBUTE_NOTIONS.items():
             labels[notion] = _single_attribute(present, attribute_names, prefix, image_ids)
             unlabelled[notion] = int(labels[notion].isna().sum())
-        notes["unlabelled"] = unlabelled
-    return LabelledImages(NAME, root, ids, [(base / "images" / path).resolve() for path in ids], labels, notes)
+    return LabelledImages(NAME, root, ids, [(base / "images" / path).resolve() for path in ids], labels,
+                          missing_columns=missing_columns, vocabularies=vocabularies, unlabelled=unlabelled)
 
 
 def species_name(class_folder: str) -> str:

@@ -5,7 +5,7 @@ fabric, fit, sleeve, length, neckline). Each group becomes one label column hold
 attribute set to 1 in that group, so every notion is evaluated with its own labels (the
 original notebook evaluated texture, fabric and fit with the category labels). A row with no
 attribute or several attributes set in a group gets no label for that group (None, counted in
-``notes["unlabelled"]``): one image, one value per notion.
+``LabelledImages.unlabelled``): one image, one value per notion.
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def load_deepfashion(root) -> LabelledImages:
     order = sorted(range(len(ids)), key=ids.__getitem__)
     ids = [ids[i] for i in order]
     return LabelledImages(NAME, root, ids, [(root / path).resolve() for path in ids], labels.loc[ids],
-                          {"unlabelled": unlabelled})
+                          unlabelled=unlabelled)
 
 
 def _single(row, names: list[str]):

@@ -79,7 +79,7 @@ def _from_tree(root: Path, mode: str) -> LabelledImages:
               "its images are not all in class sub-folders <root>/<label>/<image>")
     note = (f"dataset 'folder' at {root} has no labels ({reason}); search it with scripts/search.py, or give "
             "labels as class sub-folders or dataset.csv=<file with a path column and label columns>")
-    return LabelledImages("folder", root, ids, paths, pd.DataFrame(index=ids), notes={"missing_columns": {"label": note}})
+    return LabelledImages("folder", root, ids, paths, pd.DataFrame(index=ids), missing_columns={"label": note})
 
 
 def _from_csv(root: Path, csv_path: Path, path_column: str) -> LabelledImages:
@@ -100,9 +100,9 @@ def _from_csv(root: Path, csv_path: Path, path_column: str) -> LabelledImages:
     table = _missing_as_na(table, csv_path)
     table.index = ids
     columns = ", ".join(table.columns) or "(none)"
-    notes = {"missing_columns": {"label": f"dataset 'folder': {csv_path} has no label column 'label'; its label columns: "
-                                          f"{columns}; pass notion=custom notion.name=<column>"}}
-    return LabelledImages("folder", root, ids, paths, table, notes=notes)
+    missing = {"label": f"dataset 'folder': {csv_path} has no label column 'label'; its label columns: "
+                        f"{columns}; pass notion=custom notion.name=<column>"}
+    return LabelledImages("folder", root, ids, paths, table, missing_columns=missing)
 
 
 def _missing_as_na(table: pd.DataFrame, csv_path: Path) -> pd.DataFrame:

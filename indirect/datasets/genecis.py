@@ -17,7 +17,7 @@ The annotation files are the official ``genecis/<task>.json`` of github.com/face
 
 The evaluation scores the target first, then the gallery (``gallery_and_target = [target] +
 gallery``, target rank 0). Official counts (counted in the official files for the object tasks;
-the attribute files were not available to us, their counts are left to ``notes['counts']``):
+the attribute files were not available to us, their counts are left to :func:`query_counts`):
 focus_object 1,960 templates, 97 conditions; change_object 1,960 templates, 109 conditions, one
 of whose galleries repeats its target (kept: :mod:`indirect.conditional.metrics` counts a copy of
 the target as the target); every gallery holds 14 items, so 15 candidates per template.
@@ -29,6 +29,7 @@ DataLoader workers need nothing special; an item's id names its image and box.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -46,6 +47,8 @@ OFFICIAL_COUNTS = {"focus_object": 1960, "change_object": 1960}
 GALLERY_SIZE = 14
 LAYOUT = ("genecis/<task>.json (the official annotation files), val2017/ (COCO 2017 validation images) and "
           "VG_100K_all/ (Visual Genome 1.2 images)")
+
+log = logging.getLogger(__name__)
 
 
 def dilated_box(bbox, image_size: tuple[int, int], dilation: float = DILATION) -> tuple[float, float, float, float]:
@@ -77,12 +80,12 @@ def crop_item(path: Path, bbox, dilation: float = DILATION) -> Image.Image:
 
 def load_genecis(root, task: str = "focus_attribute", annotations=None, coco_images=None, vg_images=None,
                  crops_dir=None) -> LabelledImages:
-    """The items (images or crops) of one GeneCIS task, with its queries in ``notes['queries']``.
+    """The items (images or crops) of one GeneCIS task, with its queries in ``LabelledImages.queries``.
 
     ``annotations`` defaults to ``<root>/genecis/<task>.json`` (``<root>/<task>.json`` also found),
     ``coco_images`` to ``<root>/val2017``, ``vg_images`` to ``<root>/VG_100K_all``, ``crops_dir``
-    to ``<root>/crops`` (attribute tasks only). ``notes['counts']``: templates, items, conditions,
-    gallery sizes and galleries that repeat their target.
+    to ``<root>/crops`` (attribute tasks only). :func:`query_counts` gives templates, items,
+    conditions, gallery sizes and galleries that repeat their target.
     """
     if task not in TASKS:
         raise DatasetError(f"dataset.task={task!r} is not a GeneCIS task; use one of {', '.join(TASKS)}")
@@ -114,11 +117,18 @@ def load_genecis(root, task: str = "focus_attribute", annotations=None, coco_ima
     else:
         paths = _materialise_crops(items, sources, Path(crops_dir or root / "crops"))
     labels = pd.DataFrame({"source_image": [str(sources[i].name) for i in ids]}, index=pd.Index(ids, name="id"))
-    counts = {"templates": len(queries), "items": len(ids), "conditions": len({q.condition for q in queries}),
-              "gallery_sizes": sorted({len(q.gallery) for q in queries}),
-              "repeated_targets": sum(q.target in q.gallery for q in queries)}
-    return LabelledImages(NAME, root, ids, paths, labels,
-                          notes={"task": task, "queries": queries, "counts": counts, "annotations": str(source)})
+    labelled = LabelledImages(NAME, root, ids, paths, labels, queries=queries)
+    log.info("genecis %s from %s: %s", task, source, query_counts(labelled))
+    return labelled
+
+
+def query_counts(labelled: LabelledImages) -> dict:
+    """What the official counts are stated in: templates, items, conditions, gallery sizes and
+    galleries that repeat their target."""
+    queries = labelled.queries
+    return {"templates": len(queries), "items": len(labelled.ids), "conditions": len({q.condition for q in queries}),
+            "gallery_sizes": sorted({len(q.gallery) for q in queries}),
+            "repeated_targets": sum(q.target in q.gallery for q in queries)}
 
 
 def _read_templates(root: Path, task: str, annotations) -> tuple[list, Path]:

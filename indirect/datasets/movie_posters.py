@@ -63,7 +63,7 @@ def load_movie_posters(root, metadata=None) -> LabelledImages:
     order = sorted(range(len(ids)), key=ids.__getitem__)
     ids = [ids[i] for i in order]
     return LabelledImages(NAME, root, ids, [paths[i].resolve() for i in order], records.loc[ids],
-                          {"records_without_poster": int(without_poster.sum())})
+                          skipped=int(without_poster.sum()))
 
 
 def first_value(field) -> str:

@@ -24,7 +24,7 @@ def load_synthetic_cars(root, frames: int | None = 1000) -> LabelledImages:
     column. Colours are CSS2.1 names by :func:`synthetic_color_name`. Tolerated variants (check):
     frame files named with or without zero padding (``cars/7.png`` or ``cars/0007.png``), and
     frames listed in the CSV without an image on disk (dropped, counted in
-    ``notes["frames_without_image"]``). Ids are ``cars/<file name>``, independent of CSV order.
+    ``LabelledImages.skipped``). Ids are ``cars/<file name>``, independent of CSV order.
     """
     root = require_root(NAME, root, LAYOUT, SOURCE)
     table_path, image_dir = root / "cars.csv", root / "cars"
@@ -50,4 +50,4 @@ def load_synthetic_cars(root, frames: int | None = 1000) -> LabelledImages:
     ids = [path.relative_to(root).as_posix() for path in paths]
     table.index = pd.Index(ids, name="id")
     return LabelledImages(NAME, root, ids, [path.resolve() for path in paths], table,
-                          {"frames_without_image": int((~with_image).sum())})
+                          skipped=int((~with_image).sum()))

@@ -15,25 +15,32 @@ from .base import Projector, ProjectorError, as_tensor, class_from_name, l2_norm
 class Ignore(Projector):
     """Project out the top directions of the centred ignore-prompt embeddings, then apply ``base``.
 
-    ``fit(X, y=None, ignore_embeddings=...)``: the ignore prompts are L2-normalised and centred;
-    their top right singular vectors V are kept, ``n_directions`` of them or, when that is None,
-    as many as explain ``variance`` of their centred variance. ``base`` (any projector, or None
-    for no focus) is then fitted on normalize(P X) with P = I - V V^T. transform:
-    ``base.transform(normalize(P normalize(x)))``, or just ``normalize(P normalize(x))``.
-    Learned: ``directions_`` (m x D), ``base_`` (the fitted base projector or None).
+    ``ignore_embeddings`` (the text embeddings of the prompts to ignore) are given when the
+    projector is built, so ``fit(X, y=None)`` keeps the estimator contract. At fit they are
+    L2-normalised and centred; their top right singular vectors V are kept, ``n_directions`` of
+    them or, when that is None, as many as explain ``variance`` of their centred variance.
+    ``base`` (any projector, or None for no focus) is then fitted on normalize(P X) with
+    P = I - V V^T. transform: ``base.transform(normalize(P normalize(x)))``, or just
+    ``normalize(P normalize(x))``. Learned: ``directions_`` (m x D), ``base_`` (the fitted base or None).
     """
 
-    fit_on = "text"
     _state_attrs = ("directions_",)
 
-    def __init__(self, base: Projector | None = None, n_directions: int | None = None, variance: float = 0.99):
+    def __init__(self, base: Projector | None = None, ignore_embeddings=None, n_directions: int | None = None,
+                 variance: float = 0.99):
         self.base = base
+        self.ignore_embeddings = ignore_embeddings
         self.n_directions = n_directions
         self.variance = variance
 
     @property
     def method_name(self) -> str:
         return f"{self.base.method_name}+ignore" if self.base is not None else "ignore"
+
+    @property
+    def fit_on(self) -> str:
+        """What the base is fitted on (the prompts, or the images for the oracle)."""
+        return getattr(self.base, "fit_on", "text")
 
     @property
     def depends_on_seed(self) -> bool:
@@ -43,11 +50,11 @@ class Ignore(Projector):
     def n_components(self):
         return getattr(self.base, "n_components", None)
 
-    def fit(self, X, y=None, ignore_embeddings=None) -> "Ignore":
-        if ignore_embeddings is None:
-            raise ProjectorError("Ignore.fit needs ignore_embeddings=<text embeddings of the prompts to ignore>")
+    def fit(self, X, y=None) -> "Ignore":
+        if self.ignore_embeddings is None:
+            raise ProjectorError("Ignore needs ignore_embeddings=<text embeddings of the prompts to ignore> when built")
         X_t = as_tensor(X)
-        ignore = l2_normalize(as_tensor(ignore_embeddings, "ignore_embeddings")).double()
+        ignore = l2_normalize(as_tensor(self.ignore_embeddings, "ignore_embeddings")).double()
         if ignore.shape[1] != X_t.shape[1]:
             raise ProjectorError(f"ignore_embeddings have {ignore.shape[1]} dims but X has {X_t.shape[1]}; "
                                  "embed both with the same backbone")
@@ -83,6 +90,7 @@ class Ignore(Projector):
     def state_dict(self) -> dict:
         payload = super().state_dict()
         payload["params"].pop("base")
+        payload["params"].pop("ignore_embeddings")  # used at fit only; the state keeps the directions
         payload["base"] = self.base_.state_dict() if self.base_ is not None else None
         return payload
 
@@ -97,6 +105,3 @@ class Ignore(Projector):
             setattr(projector, name, value)
         projector.base_ = base
         return projector
-
-    def fit_transform(self, X, y=None, ignore_embeddings=None):
-        return self.fit(X, y, ignore_embeddings=ignore_embeddings).transform(X)

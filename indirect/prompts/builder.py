@@ -36,16 +36,17 @@ def load_vocabulary(spec, vocabularies: dict | None = None) -> list[str]:
 def build_prompts(templates: Sequence[str], vocabulary: Sequence[str], max_prompts: int | None = None,
                   seed: int = 0) -> list[str]:
     """Every template filled with every word, duplicates removed (order kept); with
-    ``max_prompts``, a seeded random subset of the *vocabulary* of that size."""
+    ``max_prompts``, a seeded random subset of that many of those prompts (order kept), so the
+    run's ``n_prompts`` is the number asked for (or all of them, when there are fewer)."""
     if isinstance(templates, str):
         templates = [templates]
     bad = [t for t in templates if "{}" not in t]
     if bad:
         raise PromptError(f"prompt template {bad[0]!r} has no '{{}}' where the word goes")
-    words = list(dict.fromkeys(vocabulary))
-    if max_prompts is not None and max_prompts < len(words):
-        words = random.Random(seed).sample(words, int(max_prompts))
-    prompts = list(dict.fromkeys(t.format(w) for w in words for t in templates))
+    prompts = list(dict.fromkeys(t.format(w) for w in dict.fromkeys(vocabulary) for t in templates))
     if not prompts:
         raise PromptError("the prompt list is empty; give at least one template and one vocabulary entry")
+    if max_prompts is not None and int(max_prompts) < len(prompts):
+        keep = sorted(random.Random(seed).sample(range(len(prompts)), int(max_prompts)))
+        prompts = [prompts[i] for i in keep]
     return prompts

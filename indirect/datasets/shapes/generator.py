@@ -37,7 +37,7 @@ def load_shapes(root, n_images: int = 2000, seed: int = 0, image_size: int = 64)
     """The demo evaluation set: ``n_images`` images from the generator seeded with ``seed``.
 
     Label columns: one per factor (shape, color, background, size, texture, position,
-    lighting; string values) plus ``rotation`` (degrees). ``notes['masks']`` is the masks file.
+    lighting; string values) plus ``rotation`` (degrees). ``object_mask`` reads each image's object mask.
     """
     if n_images < 1 or image_size < 16:
         raise DatasetError(f"dataset '{NAME}': n_images={n_images}, image_size={image_size}; "
@@ -52,8 +52,7 @@ def load_shapes(root, n_images: int = 2000, seed: int = 0, image_size: int = 64)
     labels = pd.read_csv(root / LABELS_FILE, index_col="id", dtype={f: str for f in FACTORS})
     ids = list(labels.index)
     paths = [root / IMAGE_DIR / f"{i}.png" for i in ids]
-    return LabelledImages(NAME, root, ids, paths, labels,
-                          notes={"masks": str(root / MASKS_FILE), "generation": options})
+    return LabelledImages(NAME, root, ids, paths, labels, object_mask=functools.partial(object_mask, root))
 
 
 def object_mask(root, image_id: str) -> np.ndarray:

@@ -1,0 +1,74 @@
+"""The embeddings stage: cached image embeddings, the prompts' text embeddings, aligned labels.
+
+``embed_shard`` is the sharded-extraction path: a job with ``embed.shard`` set embeds its slice
+of the cache and stops, unless its slice completed the cache, in which case it goes on with the
+experiment on the embeddings it just assembled (no second pass over the cache).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from indirect.embedding import embed_images, embed_texts
+from indirect.embedding.image_cache import ImageEmbeddings
+from indirect.experiment.inputs import Inputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embeddings:
+    """The evaluated images (those with a label of the notion), their labels and the prompts' embeddings."""
+
+    ids: list[str]
+    images: np.ndarray
+    labels: np.ndarray
+    text: np.ndarray
+    skipped_images: int
+    ignore_keep: list[int] | None = None      # positions in ``ids`` labelled for the ignored notion
+    ignore_labels: np.ndarray | None = None
+    ignore_text: np.ndarray | None = None
+
+
+def image_embeddings(cfg: DictConfig, backbone, labelled) -> ImageEmbeddings | None:
+    """Every readable image's embedding (from the cache when complete); None when this is a shard
+    job and other shards are still missing."""
+    return embed_images(backbone, labelled, cfg.paths.cache_dir, **OmegaConf.to_container(cfg.embed, resolve=True))
+
+
+def embed_shard(cfg: DictConfig, backbone, labelled, output_dir: Path) -> ImageEmbeddings | None:
+    """Embed this job's shard before anything notion-specific is checked; the complete embeddings
+    when this shard finished the cache, else None (and ``shard.json`` in the run folder)."""
+    embedded = image_embeddings(cfg, backbone, labelled)
+    if embedded is None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "shard.json").write_text(json.dumps({"shard": cfg.embed.shard, "num_shards": cfg.embed.num_shards}))
+    return embedded
+
+
+def aligned_labels(labels: pd.Series, ids: list[str]) -> tuple[list[int], np.ndarray]:
+    """Positions of ``ids`` that carry a label, and those labels as strings."""
+    values = labels.reindex(ids)
+    keep = [i for i, v in enumerate(values) if not pd.isna(v) and str(v) != ""]
+    return keep, values.iloc[keep].astype(str).to_numpy()
+
+
+def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbeddings) -> Embeddings:
+    """Keep the images labelled for the notion, embed the prompts (and the ignored notion's)."""
+    keep, labels = aligned_labels(inputs.labels, embedded.ids)
+    if len(keep) < len(embedded.ids):
+        log.warning("%d image(s) without a '%s' label left out of the evaluation", len(embedded.ids) - len(keep),
+                    inputs.notion.column)
+    ids = [embedded.ids[i] for i in keep]
+    result = Embeddings(ids, embedded.embeddings[keep], labels, embed_texts(backbone, inputs.prompts, cfg.paths.cache_dir),
+                        len(embedded.skipped_ids))
+    if inputs.ignore is not None:
+        result.ignore_keep, result.ignore_labels = aligned_labels(inputs.ignore_labels, ids)
+        result.ignore_text = embed_texts(backbone, inputs.ignore_prompts, cfg.paths.cache_dir)
+    return result

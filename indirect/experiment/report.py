@@ -1,0 +1,59 @@
+"""The report stage: results.json (the contract every report reads), the tables, the tracker."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from indirect.experiment.embeddings import Embeddings
+from indirect.experiment.evaluation import Scores
+from indirect.experiment.fitting import FittedMethod
+from indirect.experiment.inputs import Inputs
+from indirect.jsonsafe import to_json
+
+
+def build_results(cfg: DictConfig, backbone, inputs: Inputs, embeddings: Embeddings, fitted: list[FittedMethod],
+                  scores: Scores) -> dict:
+    """The results.json dict (schema: indirect/reporting/results.py), without analyses and timings."""
+    from indirect.reporting import summarize_runs
+
+    upper_bounds = list(dict.fromkeys(m.name for m in fitted if getattr(m.projector, "upper_bound", False)))
+    results = {
+        "dataset": str(cfg.dataset.name), "notion": inputs.notion.name, "backbone": backbone.name,
+        "n_images": len(embeddings.ids), "n_prompts": len(inputs.prompts),
+        "methods": {name: summarize_runs(runs) for name, runs in scores.runs.items()},
+        "projector": OmegaConf.select(cfg, "projector._target_"),
+        "n_components": int(cfg.n_components), "repetitions": int(cfg.repetitions),
+        "upper_bound_methods": upper_bounds, "skipped_images": embeddings.skipped_images,
+    }
+    if inputs.ignore is not None:
+        results["ignored"] = {"notion": inputs.ignore.name, "n_prompts": len(inputs.ignore_prompts),
+                              "methods": {name: summarize_runs(runs) for name, runs in scores.ignored.items()}}
+    return results
+
+
+def table_rows(results: dict) -> tuple[list[str], list[list]]:
+    """The results as a W&B table: one row per method, each metric's mean and std over the seeds."""
+    metrics = list(dict.fromkeys(m for per_method in results["methods"].values() for m in per_method))
+    columns = ["method", *(c for m in metrics for c in (m, f"{m}_std"))]
+    rows = [[method, *(v for m in metrics for v in (stats[m]["mean"], stats[m]["std"]))]
+            for method, stats in results["methods"].items()]
+    return columns, rows
+
+
+def write_results(results: dict, output_dir: Path, tracker=None, images: dict[str, Path] | None = None) -> None:
+    """Local files first (results.json, .md, .csv), then the tracker, which may fail harmlessly."""
+    from indirect.reporting import console_table, write_run_tables
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "results.json").write_text(to_json(results, indent=2))
+    write_run_tables(results, output_dir)
+    print(console_table(results))
+    if "ignored" in results:
+        ignored = {**results, "notion": f"{results['ignored']['notion']} (ignored notion)",
+                   "n_prompts": results["ignored"]["n_prompts"], "methods": results["ignored"]["methods"]}
+        print(console_table(ignored))
+    if tracker is not None:
+        tracker.log_results(results, *table_rows(results))
+        if images:
+            tracker.log_images(images)

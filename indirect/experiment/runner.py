@@ -1,0 +1,108 @@
+"""``run(cfg) -> (results, objects)``: one experiment as a sequence of stages, each one job."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from indirect.datasets.base import LabelledImages
+from indirect.errors import ConfigError
+from indirect.experiment.embeddings import embed_inputs, embed_shard, image_embeddings
+from indirect.experiment.evaluation import evaluate_methods
+from indirect.experiment.fitting import fit_methods
+from indirect.experiment.inputs import build, load_dataset, load_inputs
+from indirect.experiment.report import build_results, write_results
+from indirect.experiment.selection import select_methods
+from indirect.experiment.validation import validate
+from indirect.notions import Notion
+from indirect.timing import StageTimer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunObjects:
+    """What a run loaded and fitted, for analyses and for callers of ``run``: the first fitted
+    instance of every method (``projectors``), the evaluated images' ids, embeddings and labels."""
+
+    cfg: DictConfig
+    output_dir: Path
+    backbone: object
+    labelled: LabelledImages
+    notion: Notion
+    ids: list[str]
+    image_embeddings: np.ndarray
+    labels: np.ndarray
+    projectors: dict = field(default_factory=dict)
+
+
+def run(cfg: DictConfig, tracker=None) -> tuple[dict, RunObjects | None]:
+    """Run the configured experiment into ``cfg.paths.output_dir``; return (results, objects).
+
+    A shard job whose slice does not complete the cache returns ({}, None). ``tracker`` (an
+    ``indirect.tracking`` tracker, already started) receives the results after the local files."""
+    timer = StageTimer()
+    validate(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    with timer("dataset"):
+        labelled = load_dataset(cfg.dataset)
+    backbone = embedded = None
+    if cfg.embed.shard is not None:
+        with timer("backbone"):
+            backbone = build(cfg.backbone)
+        with timer("embed"):
+            embedded = embed_shard(cfg, backbone, labelled, output_dir)
+        if embedded is None:
+            return {}, None  # this shard is written; the job that completes the cache runs the experiment
+    inputs = load_inputs(cfg, labelled)
+    if backbone is None:
+        with timer("backbone"):
+            backbone = build(cfg.backbone)
+    specs = select_methods(cfg)
+    check_dimensions(specs, backbone)
+    with timer("embed"):
+        embedded = embedded or image_embeddings(cfg, backbone, labelled)
+        embeddings = embed_inputs(cfg, backbone, inputs, embedded)
+    with timer("fit"):
+        fitted = fit_methods(specs, int(cfg.seed), int(cfg.repetitions), embeddings)
+    with timer("evaluate"):
+        scores = evaluate_methods(fitted, embeddings, cfg.evaluation)
+    results = build_results(cfg, backbone, inputs, embeddings, fitted, scores)
+    objects = RunObjects(cfg, output_dir, backbone, labelled, inputs.notion, embeddings.ids, embeddings.images,
+                         embeddings.labels)
+    for method in fitted:
+        objects.projectors.setdefault(method.name, method.projector)
+    with timer("analysis"):
+        results["analysis"], images = run_analyses(cfg.get("analysis"), objects)
+    results["timings"] = dict(timer.seconds)
+    write_results(results, output_dir, tracker, images)
+    log.info(timer.summary())
+    print(timer.summary())
+    return results, objects
+
+
+def check_dimensions(specs, backbone) -> None:
+    """Every method's k fits the backbone's embedding size: refused before anything is embedded."""
+    for spec in specs:
+        k = OmegaConf.select(spec.config, "n_components")
+        if k is not None and int(k) > backbone.embed_dim:
+            raise ConfigError(f"{spec.key}.n_components={k} exceeds the {backbone.embed_dim}-d embeddings of "
+                              f"{backbone.name}; set n_components<={backbone.embed_dim}")
+
+
+def run_analyses(analysis_cfg: DictConfig | None, objects: RunObjects) -> tuple[dict, dict[str, Path]]:
+    """Every analysis node under ``analysis`` (null = off), instantiated and called on the run's
+    objects: their files and summary values for results.json, their images for the tracker."""
+    summary: dict = {}
+    images: dict[str, Path] = {}
+    for node in (analysis_cfg or {}).values():
+        if node is None:
+            continue
+        output = build(node, _convert_="all")(objects)
+        summary.update({key: str(path) for key, path in output.files.items()})
+        summary.update(output.summary)
+        images.update(output.images)
+    return summary, images

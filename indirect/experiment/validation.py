@@ -1,0 +1,78 @@
+"""The first stage of a run: every value a user can mistype is checked before anything is loaded.
+
+Each refusal is one line naming the key, the value and the accepted range (a ``ConfigError``),
+so a malformed override costs no dataset scan, no model load and no traceback.
+"""
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from indirect.errors import ConfigError
+
+EVALUATION_BACKENDS = ("exact", "pml")
+K_WORDS = ("max_bin_count",)
+BAD_IMAGE_POLICIES = ("skip", "fail")
+
+
+def integer(cfg: DictConfig, key: str, minimum: int | None = None, allow_none: bool = False) -> int | None:
+    """``cfg.<key>`` as an int of at least ``minimum``, or a one-line error naming it."""
+    value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}={value!r} is not an integer; set {key}=<integer"
+                          f"{f' >= {minimum}' if minimum is not None else ''}>")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key}={value} must be >= {minimum}")
+    return value
+
+
+def validate(cfg: DictConfig) -> None:
+    """Refuse malformed top-level, method, evaluation and sharding values with one line each."""
+    try:
+        _validate(cfg)
+        missing = sorted(OmegaConf.missing_keys(cfg))
+    except MissingMandatoryValue as error:
+        raise ConfigError(missing_message(error)) from None
+    missing = [key for key in missing if not key.startswith(("prompts.", "ignore_prompts.", "dataset.notions."))]
+    if missing:  # prompt vocabularies are refused by the prompt stage, with its own hint
+        raise ConfigError(f"{missing[0]} has no value (???); set {missing[0]}=<value> on the command line")
+
+
+def _validate(cfg: DictConfig) -> None:
+    integer(cfg, "seed")
+    integer(cfg, "n_components", 1)
+    integer(cfg, "repetitions", 1)
+    integer(cfg, "max_prompts", 1, allow_none=True)
+    backend = OmegaConf.select(cfg, "evaluation.backend")
+    if backend not in EVALUATION_BACKENDS:
+        raise ConfigError(f"evaluation.backend={backend} is unknown; choose one of: {', '.join(EVALUATION_BACKENDS)}")
+    k = OmegaConf.select(cfg, "evaluation.k")
+    if k is not None and k not in K_WORDS:
+        integer(cfg, "evaluation.k", 1)
+    for key, minimum in (("embed.batch_size", 1), ("embed.num_workers", 0)):
+        if OmegaConf.select(cfg, key) not in ("auto", None):
+            integer(cfg, key, minimum)
+    integer(cfg, "embed.chunk_size", 1)
+    policy = OmegaConf.select(cfg, "embed.on_bad_image")
+    if policy not in BAD_IMAGE_POLICIES:
+        raise ConfigError(f"embed.on_bad_image={policy} is unknown; choose one of: {', '.join(BAD_IMAGE_POLICIES)}")
+    num_shards = integer(cfg, "embed.num_shards", 1)
+    shard = integer(cfg, "embed.shard", 0, allow_none=True)
+    if shard is not None and shard >= num_shards:
+        raise ConfigError(f"embed.shard={shard} is out of range for embed.num_shards={num_shards}; "
+                          f"set embed.shard to 0..{num_shards - 1}")
+    known = list(cfg.get("methods") or {})
+    for name in cfg.get("compare_with") or []:
+        if str(name) not in known:
+            raise ConfigError(f"compare_with: unknown method '{name}'; known: {', '.join(known)}")
+    ignore = cfg.get("ignore")
+    if ignore is not None and str(ignore) == str(cfg.notion.name):
+        raise ConfigError(f"ignore={ignore} is the run's own notion; ignore another notion of the dataset")
+
+
+def missing_message(error: MissingMandatoryValue) -> str:
+    """OmegaConf's 'Missing mandatory value: notion.name' as one line with the fix."""
+    key = getattr(error, "full_key", None) or str(error).splitlines()[0].split(":")[-1].strip()
+    return f"{key} has no value (???); set {key}=<value> on the command line"

@@ -1,0 +1,114 @@
+"""The config side of a run without running one: method selection, the notion lookup, the
+validation stage's one-line refusals, and prompt subsets counted in prompts."""
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import compose_config
+from indirect.datasets.base import LabelledImages
+from indirect.errors import ConfigError, DatasetError, PromptError
+from indirect.experiment.selection import select_methods
+from indirect.experiment.validation import validate
+from indirect.notions import lookup_notion
+from indirect.projectors import Ignore, PCAProjector
+from indirect.prompts.builder import build_prompts
+
+
+def keys(specs):
+    return [(spec.key, spec.ignore) for spec in specs]
+
+
+def test_selection_puts_the_projector_first_then_clip_then_compare_with_once(tmp_path):
+    cfg = compose_config(tmp_path, "compare_with=[pca,clip,pca,random]")
+    assert keys(select_methods(cfg)) == [("projector", False), ("methods.clip", False), ("methods.pca", False),
+                                         ("methods.random", False)]
+
+
+def test_a_compared_method_configured_like_the_projector_is_not_fitted_twice(tmp_path):
+    same = compose_config(tmp_path, "projector=pca", "compare_with=[pca]")
+    assert keys(select_methods(same)) == [("projector", False), ("methods.clip", False)]
+    other = compose_config(tmp_path, "projector=pca", "compare_with=[pca]", "methods.pca.n_components=4")
+    assert keys(select_methods(other))[-1] == ("methods.pca", False)
+
+
+def test_ignore_wraps_the_projector_built_with_the_ignore_prompts(tmp_path):
+    cfg = compose_config(tmp_path, "ignore=background", "projector=pca", "compare_with=[]", "n_components=2")
+    specs = select_methods(cfg)
+    assert keys(specs) == [("projector", True), ("projector", False), ("methods.clip", False)]
+    prompts = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    built = specs[0].build(seed=3, ignore_embeddings=prompts[:3])
+    assert isinstance(built, Ignore) and isinstance(built.base, PCAProjector) and built.ignore_embeddings is not None
+    assert built.fit(prompts).transform(prompts).shape == (6, 2)  # fit(X, y): nothing else to pass
+    assert isinstance(specs[1].build(seed=3), PCAProjector)
+
+
+def labelled(columns: dict) -> LabelledImages:
+    ids = [str(i) for i in range(len(next(iter(columns.values()))))]
+    return LabelledImages("toy", "/toy", ids, [f"/toy/{i}.png" for i in ids], pd.DataFrame(columns, index=ids),
+                          missing_columns={"gloss": "dataset 'toy': gloss needs gloss.csv"},
+                          vocabularies={"kinds": ["cat", "dog"]})
+
+
+DATASET = OmegaConf.create({"name": "toy", "notions": {
+    "colour": {"column": "paint", "templates": ["a {} thing"], "vocabulary": ["red", "blue"]},
+    "kind": {"column": "kind", "templates": ["a {}"], "vocabulary": "dataset:kinds"},
+    "shine": {"column": "gloss", "templates": ["a {} thing"], "vocabulary": ["matt", "glossy"]},
+    "own": {"column": "kind", "templates": ["a {}"], "vocabulary": "???"}}})
+
+
+def test_a_notion_is_its_column_and_its_prompts_from_one_place():
+    data = labelled({"paint": ["red", "blue"], "kind": ["cat", "dog"]})
+    colour = lookup_notion(DATASET, "colour", labelled=data)
+    assert colour.column == "paint" and list(colour.labels(data)) == ["red", "blue"]
+    assert colour.prompts(data) == ["a red thing", "a blue thing"]
+    assert lookup_notion(DATASET, "kind").prompts(data) == ["a cat", "a dog"]  # a vocabulary the loader provides
+    override = OmegaConf.create({"templates": None, "vocabulary": ["green"]})
+    assert lookup_notion(DATASET, "colour", override).prompts(data) == ["a green thing"]
+
+
+def test_unknown_notions_missing_columns_and_vocabularies_are_one_line():
+    data = labelled({"paint": ["red", "blue"], "kind": ["cat", "dog"]})
+    with pytest.raises(ConfigError, match="notion 'size' is not defined for dataset 'toy'; valid notions: colour, kind, own"):
+        lookup_notion(DATASET, "size", labelled=data)
+    with pytest.raises(DatasetError, match="gloss needs gloss.csv"):
+        lookup_notion(DATASET, "shine").labels(data)
+    with pytest.raises(PromptError, match="notion 'own' of dataset 'toy' has no prompt vocabulary"):
+        lookup_notion(DATASET, "own")
+    custom = lookup_notion(DATASET, "paint", OmegaConf.create({"templates": ["{}"], "vocabulary": ["red"]}), data)
+    assert custom.column == "paint" and custom.prompts(data) == ["red"]  # any label column, prompts given whole
+
+
+@pytest.mark.parametrize("override, message", [
+    ("n_components=0", "n_components=0 must be >= 1"),
+    ("repetitions=0", "repetitions=0 must be >= 1"),
+    ("seed=abc", "seed='abc' is not an integer; set seed=<integer>"),
+    ("evaluation.k=0", "evaluation.k=0 must be >= 1"),
+    ("evaluation.backend=nope", "evaluation.backend=nope is unknown; choose one of: exact, pml"),
+    ("embed.shard=9", "embed.shard=9 is out of range for embed.num_shards=2; set embed.shard to 0..1"),
+    ("embed.on_bad_image=nope", "embed.on_bad_image=nope is unknown; choose one of: skip, fail"),
+    ("embed.batch_size=0", "embed.batch_size=0 must be >= 1"),
+    ("compare_with=[nope]", "compare_with: unknown method 'nope'; known: clip,"),
+    ("max_prompts=0", "max_prompts=0 must be >= 1"),
+    ("ignore=color", "ignore=color is the run's own notion"),
+    ("notion=custom", "notion.name has no value (???); set notion.name=<value>"),
+])
+def test_validation_refuses_each_malformed_value_in_one_line(tmp_path, override, message):
+    cfg = compose_config(tmp_path, "embed.num_shards=2", override)
+    with pytest.raises(ConfigError) as caught:
+        validate(cfg)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_default_config_is_valid(tmp_path):
+    validate(compose_config(tmp_path))
+
+
+def test_max_prompts_counts_prompts_not_words():
+    templates, words = ["a {} shape", "a {} object"], ["red", "green", "blue", "pink", "teal"]
+    everything = build_prompts(templates, words)
+    assert len(everything) == 10
+    subset = build_prompts(templates, words, max_prompts=3, seed=1)
+    assert len(subset) == 3 and set(subset) <= set(everything)
+    assert subset == build_prompts(templates, words, max_prompts=3, seed=1)
+    assert build_prompts(templates, words, max_prompts=50) == everything
