@@ -21,7 +21,7 @@ from indirect.datasets.base import LabelledImages
 from indirect.embedding.fingerprint import image_fingerprint
 from indirect.embedding.faults import writing_cache
 from indirect.embedding.image_cache import ImageCache, ImageEmbeddings, PartsMissing
-from indirect.embedding.images import ImageDataset, Stamp, model_input_side
+from indirect.embedding.images import ImageDataset, Stamp, model_input_side, split_preprocess
 from indirect.errors import BadImageError, CacheError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -175,10 +175,13 @@ def _batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
 def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on_bad_image, draft_size) -> None:
     """The model runs in this thread on batch k while workers decode batches k+1.. and the
     writer thread saves finished chunks; batch k's features are copied back to the host only
-    after batch k+1 has been queued, so a GPU never waits for that copy."""
+    after batch k+1 has been queued, so a GPU never waits for that copy. When the backbone's
+    preprocess splits (:func:`split_preprocess`), workers ship uint8 pixels and the scaling and
+    normalisation run here, on the model's device, on whole batches."""
     if not chunks:
         return
-    dataset = ImageDataset(labelled.paths, backbone.preprocess, draft_size)
+    split = split_preprocess(backbone.preprocess)
+    dataset = ImageDataset(labelled.paths, split.to_uint8 if split else backbone.preprocess, draft_size)
     loader = DataLoader(dataset, batch_sampler=_batches(chunks, batch_size), num_workers=num_workers,
                         pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if num_workers else None)
     chunk_of = {i: c for c in chunks for i in range(*c)}
@@ -213,6 +216,8 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
                         raise BadImageError(f"unreadable image {path}: {error}; fix or remove it, or set embed.on_bad_image=skip")
                     buffers[chunk_of[indices[k]]]["skipped"][indices[k]] = error
             batch = images if len(good) == len(indices) else images[good]  # indexing would drop pinned memory
+            if split is not None and good:
+                batch = split.normalize(batch, backbone.device)
             features = backbone.image_features(batch) if good else None
             if in_flight is not None and collect(*in_flight):
                 log.info("cache %s was completed by another job; stopping", cache.path.name)

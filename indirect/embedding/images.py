@@ -131,3 +131,67 @@ def model_input_side(preprocess: Callable) -> int:
     """The shorter side of what ``preprocess`` produces: the resolution the model sees."""
     with Image.new("RGB", (64, 64)) as probe:
         return int(min(preprocess(probe).shape[-2:]))
+
+
+class SplitPreprocess(NamedTuple):
+    """A preprocess cut where its pixels are still 8-bit: ``to_uint8`` (PIL image -> uint8 CHW
+    tensor: resize, crop, RGB) runs in the workers, :meth:`normalize` (scale to [0, 1], then
+    subtract ``mean`` and divide by ``std``) runs on the model's device on whole batches. A
+    worker then ships a quarter of the bytes (150 KB rather than 600 KB at 224 px), and the
+    float arithmetic is the very one ToTensor + Normalize do, so the numbers are identical."""
+
+    to_uint8: Callable
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def normalize(self, batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """(B, C, H, W) uint8 (pinned or not) -> normalised float32 on ``device``."""
+        images = batch.to(device, non_blocking=True).float().div_(255)
+        mean = torch.as_tensor(self.mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+        return images.sub_(mean).div_(std)
+
+
+class _PilPart:
+    """The PIL steps of a torchvision Compose followed by PILToTensor; picklable for workers."""
+
+    def __init__(self, steps: Sequence[Callable]):
+        self.steps = list(steps)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        from torchvision.transforms.functional import pil_to_tensor
+
+        for step in self.steps:
+            image = step(image)
+        return pil_to_tensor(image.convert("RGB"))
+
+
+def split_preprocess(preprocess: Callable) -> SplitPreprocess | None:
+    """The uint8/device split of ``preprocess``, or None when it cannot be split safely: a
+    backbone's own ``split`` attribute (the demo backbone's function has one), or a torchvision
+    Compose made only of PIL steps known to yield 8-bit RGB (Resize, CenterCrop, open_clip's
+    MaybeConvertMode, OpenAI clip's ``_convert_image_to_rgb``), then ToTensor, then Normalize.
+    Anything else (augmentations, unknown steps, a Normalize elsewhere) keeps the whole
+    preprocess in the workers."""
+    own = getattr(preprocess, "split", None)
+    if own is not None:
+        return own()
+    from torchvision import transforms as T
+
+    steps = getattr(preprocess, "transforms", None)
+    if not isinstance(preprocess, T.Compose) or not steps or len(steps) < 2:
+        return None
+    *pil_steps, to_tensor, normalize = steps
+    if type(to_tensor).__name__ not in ("ToTensor", "MaybeToTensor") or not isinstance(to_tensor, T.ToTensor):
+        return None
+    if type(normalize) is not T.Normalize or normalize.inplace:
+        return None
+    for step in pil_steps:
+        known = (type(step) in (T.Resize, T.CenterCrop) or type(step).__name__ == "MaybeConvertMode"
+                 or getattr(step, "__name__", "") == "_convert_image_to_rgb")
+        if not known:
+            return None
+    mean, std = tuple(float(v) for v in normalize.mean), tuple(float(v) for v in normalize.std)
+    if len(mean) != 3 or len(std) != 3:
+        return None
+    return SplitPreprocess(_PilPart(pil_steps), mean, std)
