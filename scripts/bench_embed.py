@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="CUDA autocast for ViT-B-32: auto/fp16, bf16, fp32")
     parser.add_argument("--jpeg-draft", action="store_true", help="also time (b) with embed.jpeg_draft=true")
     parser.add_argument("--compare-whole", action="store_true",
-                        help="also time (b) and (d) with the whole preprocess in the workers (float32 shipped, as before the uint8 split)")
+                        help="also time (b) with the whole preprocess in the workers (float32 shipped, as before the uint8 split)")
     parser.add_argument("--loader", action="store_true", help="also time (d) the DataLoader alone, no model")
     parser.add_argument("--write-processes", type=int, default=max(1, usable_cores()),
                         help="processes writing the JPEGs (default: every usable core)")
@@ -231,8 +231,6 @@ def main() -> None:
                     with whole_preprocess(backbone):
                         rate_w = pipeline(backbone, labelled, batch_size, n_workers)
                         print(f"  (b') pipeline, float32 workers : {rate_w:8.1f} img/s   b'/c = {rate_w / rate_c:.2f}")
-                        if args.loader:
-                            print(f"  (d') loader alone, float32     : {loader_alone(backbone, labelled, batch_size, n_workers):8.1f} img/s")
 
 
 if __name__ == "__main__":
