@@ -9,6 +9,8 @@ these paths; this script checks that they are right):
   saliency       SmoothGrad of the demo backbone on the device vs on the CPU
   batch_size     embed_images on the device at batch 7 vs 256 (the cache does not key the batch
                  size: under fp16 the rows may differ; the figure is printed, PASS at cosine >= 0.9999)
+  device_decode  JPEGs decoded and resized on the device (nvJPEG, bicubic antialiased) vs the PIL
+                 path's embeddings: min cosine (PASS >= 0.999) and mean pixel difference
   uint8_path     embed_images on the device with uint8 workers + device normalisation vs the whole
                  preprocess in the workers (float32 shipped)
 
@@ -111,6 +113,35 @@ def check_uint8_path(device: str, n_images: int, scratch: Path) -> dict:
     return result
 
 
+def check_device_decode(device: str, n_images: int, scratch: Path) -> dict:
+    from torch.utils.data import DataLoader
+
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone
+    from indirect.embedding import embed_images
+    from indirect.embedding.images import (BytesDataset, ImageDataset, collate_bytes, decode_on_device,
+                                           model_input_side, split_preprocess)
+
+    labelled = jpeg_folder(scratch, n_images)
+    backbone = OpenClipBackbone("ViT-B-32", None, device=device, seed=0)
+    split = split_preprocess(backbone.preprocess)
+    side = model_input_side(backbone.preprocess)
+    reference = embed_images(backbone, labelled, scratch / "pil_decode", batch_size="auto", num_workers="auto")
+    rows, pixel_differences = [], []
+    loader = DataLoader(BytesDataset(labelled.paths), batch_size=64, collate_fn=collate_bytes)
+    with torch.inference_mode():
+        for indices, datas, _, _ in loader:
+            images = decode_on_device(datas, side, split, torch.device(device))
+            rows.append(backbone.image_features(images).float().cpu())
+            pil = torch.stack([ImageDataset(labelled.paths, backbone.preprocess)[i][1] for i in indices[:4].tolist()])
+            std = torch.tensor(split.std).view(1, 3, 1, 1)
+            pixel_differences.append(float(((images[:4].cpu() - pil) * std * 255).abs().mean()))
+    got = torch.cat(rows)
+    expected = torch.from_numpy(reference.embeddings)[[reference.ids.index(i) for i in labelled.ids]]
+    min_cos = float(cosine_rows(got, expected).min())
+    return {"images": n_images, "min_cosine": round(min_cos, 6),
+            "mean_pixel_difference": round(float(np.mean(pixel_differences)), 3), "ok": min_cos >= 0.999}
+
+
 def check_pipeline(device: str, n_images: int, scratch: Path) -> dict:
     from indirect.backbones.open_clip_backbone import OpenClipBackbone
     from indirect.embedding import embed_images
@@ -203,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                   "projector": lambda: check_projector(args.device),
                   "saliency": lambda: check_saliency(args.device),
                   "batch_size": lambda: check_batch_size(args.device, args.images, Path(scratch)),
+                  "device_decode": lambda: check_device_decode(args.device, args.images, Path(scratch)),
                   "uint8_path": lambda: check_uint8_path(args.device, args.images, Path(scratch))}
         for name, check in checks.items():
             start = time.perf_counter()

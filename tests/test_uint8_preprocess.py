@@ -71,3 +71,41 @@ def test_embed_images_same_embeddings_with_an_unsplittable_preprocess(tmp_path):
     whole_run = embed_images(backbone, data, tmp_path / "whole", num_workers=0, batch_size=4)
     assert split_run.ids == whole_run.ids and len(split_run.ids) == 9
     assert np.array_equal(split_run.embeddings, whole_run.embeddings)
+
+
+def test_decode_on_device_matches_pil_closely_on_the_cpu(tmp_path):
+    """The GPU-decoding path, run with libjpeg on the CPU (nvJPEG needs CUDA: the device script
+    measures that): shapes, ids and stamps as the PIL path's, pixels within JPEG/resampler noise."""
+    from torch.utils.data import DataLoader
+
+    from indirect.embedding.images import BytesDataset, ImageDataset, collate_bytes, decode_on_device
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for k, (w, h) in enumerate([(500, 375), (500, 375), (375, 500), (300, 300)]):
+        smooth = np.linspace(0, 255, w, dtype=np.float32)[None, :, None] + rng.normal(0, 4, (h, w, 3))
+        paths.append(tmp_path / f"{k}.jpg")
+        Image.fromarray(np.clip(smooth, 0, 255).astype(np.uint8)).save(paths[-1], quality=95)
+    paths.append(tmp_path / "missing.jpg")
+    preprocess = PREPROCESSES["open_clip"]
+    split = split_preprocess(preprocess)
+    indices, datas, errors, stamps = next(iter(DataLoader(BytesDataset(paths), batch_size=5, collate_fn=collate_bytes)))
+    assert indices.tolist() == [0, 1, 2, 3, 4] and errors[:4] == [""] * 4 and "FileNotFoundError" in errors[4]
+    reference = [ImageDataset(paths, preprocess)[k] for k in range(4)]
+    assert [tuple(s) for s in stamps[:4]] == [r[3] for r in reference]
+    got = decode_on_device(datas[:4], 224, split, torch.device("cpu"))
+    expected = torch.stack([r[1] for r in reference])
+    assert got.shape == expected.shape == (4, 3, 224, 224) and got.dtype == torch.float32
+    pixel_error = ((got - expected) * torch.tensor(OPENAI_STD).view(1, 3, 1, 1) * 255).abs()
+    assert float(pixel_error.mean()) < 0.5 and float(pixel_error.max()) <= 2.01  # measured: 0.17 and 1.0 levels
+
+
+def test_device_decoding_only_where_it_reproduces_the_geometry():
+    from indirect.embedding.images import device_decodable
+
+    assert device_decodable(PREPROCESSES["open_clip"]) and device_decodable(PREPROCESSES["openai_clip"])
+    assert not device_decodable(demo_preprocess)  # a 64 px squash, not a resize + crop
+    normalize = T.Normalize(OPENAI_MEAN, OPENAI_STD)
+    assert not device_decodable(T.Compose([T.Resize(224), T.CenterCrop(224), T.ToTensor(), normalize]))  # bilinear
+    assert not device_decodable(T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC),
+                                           T.CenterCrop(224), T.ToTensor(), normalize]))
