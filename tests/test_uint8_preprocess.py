@@ -109,3 +109,41 @@ def test_device_decoding_only_where_it_reproduces_the_geometry():
     assert not device_decodable(T.Compose([T.Resize(224), T.CenterCrop(224), T.ToTensor(), normalize]))  # bilinear
     assert not device_decodable(T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC),
                                            T.CenterCrop(224), T.ToTensor(), normalize]))
+
+
+def test_worker_pieces_rebuild_the_model_batches_exactly():
+    from indirect.embedding.extract import _batches, _pieces
+
+    batches = _batches([(0, 70), (100, 105)], 64)
+    pieces, closes = _pieces(batches, 32)
+    assert [len(p) for p in pieces] == [32, 32, 6, 5] and closes == [False, True, True, True]
+    rebuilt, current = [], []
+    for piece, closing in zip(pieces, closes):
+        current += piece
+        if closing:
+            rebuilt.append(current)
+            current = []
+    assert rebuilt == batches
+    assert _pieces(_batches([(0, 7)], 7), 32) == ([list(range(7))], [True])
+
+
+def test_pieces_give_the_embeddings_of_one_forward_pass_per_batch(tmp_path):
+    """Workers' 32-image pieces regathered into a batch of 40: the cached rows equal the model
+    run by hand on the whole batch (and a bad image in the middle is skipped, not shifting rows)."""
+    from conftest import write_image_folder as write
+    from indirect.embedding import extract
+    from indirect.embedding.images import ImageDataset
+
+    root = write(tmp_path / "img", per_class=14)
+    (root / "red" / "broken.png").write_bytes(b"not an image")
+    data = load_folder(root)
+    backbone = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0)
+    result = embed_images(backbone, data, tmp_path / "cache", num_workers=0, batch_size=40, chunk_size=64)
+    assert len(data) == 43 and len(result.ids) == 42 and result.skipped_ids == ["red/broken.png"]
+    dataset = ImageDataset(data.paths, backbone.preprocess)
+    with torch.inference_mode():
+        for batch in extract._batches([(0, 43)], 40):
+            items = [dataset[i] for i in batch if not dataset[i][2]]
+            rows = backbone.image_features(torch.stack([item[1] for item in items])).numpy()
+            for (i, *_), row in zip(items, rows):
+                assert np.array_equal(result.embeddings[result.ids.index(data.ids[i])], row)
