@@ -16,6 +16,8 @@ ViT-B-32 runs with random weights (``pretrained=None``): the same arithmetic as 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import statistics
 import sys
 import tempfile
@@ -31,14 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indirect.datasets.folder import load_folder  # noqa: E402
 from indirect.embedding import embed_images  # noqa: E402
 from indirect.embedding.extract import resolve_batch_size, resolve_workers, usable_cores  # noqa: E402
-from indirect.embedding.images import open_rgb  # noqa: E402
+from indirect.embedding.images import open_rgb, split_preprocess  # noqa: E402
 
 
-def write_jpegs(root: Path, count: int, width: int, height: int, classes: int = 8) -> Path:
-    """Smooth colour fields with texture: JPEG sizes and decode times like photographs', not noise's."""
-    rng = np.random.default_rng(0)
+def _write_jpeg_range(root: Path, start: int, stop: int, width: int, height: int, classes: int) -> None:
+    """Images ``start..stop``; each from its own seed, so the files do not depend on how the
+    range is split between processes."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    for i in range(count):
+    for i in range(start, stop):
+        rng = np.random.default_rng(i)
         folder = root / f"class{i % classes}"
         folder.mkdir(parents=True, exist_ok=True)
         phase = rng.uniform(0, 2 * np.pi, 3)
@@ -46,6 +49,23 @@ def write_jpegs(root: Path, count: int, width: int, height: int, classes: int = 
         channels = [127 + 100 * np.sin(freq[c] * (xx + (c + 1) * yy) + phase[c]) for c in range(3)]
         pixels = np.stack(channels, axis=-1) + rng.normal(0, 12, (height, width, 3))
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
+
+
+def write_jpegs(root: Path, count: int, width: int, height: int, classes: int = 8, processes: int = 1) -> Path:
+    """Smooth colour fields with texture: JPEG sizes and decode times like photographs', not noise's.
+    ``processes`` > 1 writes them in parallel (16k JPEGs take ~3 min on one core)."""
+    for c in range(min(classes, count)):
+        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+    if processes <= 1 or count < 64:
+        _write_jpeg_range(root, 0, count, width, height, classes)
+        return root
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = np.linspace(0, count, processes + 1).astype(int)
+    with ProcessPoolExecutor(processes) as pool:
+        for job in [pool.submit(_write_jpeg_range, root, int(a), int(b), width, height, classes)
+                    for a, b in zip(bounds[:-1], bounds[1:]) if b > a]:
+            job.result()
     return root
 
 
@@ -88,6 +108,53 @@ def ceiling(backbone, count: int, batch_size: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+def loader_alone(backbone, labelled, batch_size: int, workers: int) -> float:
+    """(d) What the workers deliver when nothing else runs: read, hash, decode, preprocess, ship
+    (and, on the uint8 path, the device-side scaling). Above (c), decoding is not the cap."""
+    from torch.utils.data import DataLoader
+
+    from indirect.embedding.extract import _batches
+    from indirect.embedding.images import ImageDataset, split_preprocess
+
+    split = split_preprocess(backbone.preprocess)
+    dataset = ImageDataset(labelled.paths, split.to_uint8 if split else backbone.preprocess)
+    loader = DataLoader(dataset, batch_sampler=_batches([(0, len(labelled))], batch_size), num_workers=workers,
+                        pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if workers else None)
+    start = time.perf_counter()
+    for _, images, _, _ in loader:
+        images = split.normalize(images, backbone.device) if split else images.to(backbone.device, non_blocking=True)
+    synchronize(backbone.device)
+    return len(labelled) / (time.perf_counter() - start)
+
+
+def device_decode(backbone, labelled, batch_size: int, workers: int) -> float | None:
+    """(e) Workers only read and hash the files; the batch's JPEGs are decoded, resized and
+    normalised on the model's device (nvJPEG on CUDA), then embedded and copied back. No cache
+    writing: compare with (b) and (c). None when the preprocess is not a resize + centre crop."""
+    from torch.utils.data import DataLoader
+
+    from indirect.embedding.extract import _batches
+    from indirect.embedding.images import (BytesDataset, collate_bytes, decode_on_device, device_decodable,
+                                           model_input_side)
+
+    if not device_decodable(backbone.preprocess):
+        return None
+    split = split_preprocess(backbone.preprocess)
+    side = model_input_side(backbone.preprocess)
+    loader = DataLoader(BytesDataset(labelled.paths), batch_sampler=_batches([(0, len(labelled))], batch_size),
+                        num_workers=workers, collate_fn=collate_bytes, prefetch_factor=4 if workers else None)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        in_flight = None
+        for _, datas, _, _ in loader:
+            features = backbone.image_features(decode_on_device(datas, side, split, backbone.device))
+            if in_flight is not None:
+                in_flight.float().cpu()
+            in_flight = features
+        in_flight.float().cpu()
+    return len(labelled) / (time.perf_counter() - start)
+
+
 def pipeline(backbone, labelled, batch_size: int, workers: int, jpeg_draft: bool = False) -> float:
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
@@ -95,6 +162,22 @@ def pipeline(backbone, labelled, batch_size: int, workers: int, jpeg_draft: bool
         seconds = time.perf_counter() - start
     assert len(result.ids) == len(labelled), "the pipeline lost images"
     return len(labelled) / seconds
+
+
+@contextlib.contextmanager
+def whole_preprocess(backbone):
+    """The backbone with its preprocess hidden in a plain function, which does not split: the
+    path every backbone took before workers shipped uint8 (the cache fingerprint differs too)."""
+    original = backbone.preprocess
+    backbone.preprocess = functools.partial(_call, original)
+    try:
+        yield backbone
+    finally:
+        backbone.preprocess = original
+
+
+def _call(function, image):
+    return function(image)
 
 
 def build_backbone(name: str, device: str, precision: str, scratch: Path):
@@ -129,6 +212,13 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--precision", default="auto", help="CUDA autocast for ViT-B-32: auto/fp16, bf16, fp32")
     parser.add_argument("--jpeg-draft", action="store_true", help="also time (b) with embed.jpeg_draft=true")
+    parser.add_argument("--compare-whole", action="store_true",
+                        help="also time (b) with the whole preprocess in the workers (float32 shipped, as before the uint8 split)")
+    parser.add_argument("--device-decode", action="store_true",
+                        help="also time (e): JPEGs decoded and resized on the model's device (nvJPEG on CUDA)")
+    parser.add_argument("--loader", action="store_true", help="also time (d) the DataLoader alone, no model")
+    parser.add_argument("--write-processes", type=int, default=max(1, usable_cores()),
+                        help="processes writing the JPEGs (default: every usable core)")
     parser.add_argument("--repeats", type=int, default=1, help="repeat (b) and (c), report the medians")
     args = parser.parse_args()
     width, height = map(int, args.size.lower().split("x"))
@@ -140,11 +230,15 @@ def main() -> None:
             count = args.images if name.strip() == "vit-b-32" else args.demo_images
             root = scratch / f"jpegs{count}"
             if not root.exists():
-                write_jpegs(root, count, width, height)
+                started = time.perf_counter()
+                write_jpegs(root, count, width, height, processes=args.write_processes)
+                print(f"wrote {count} JPEGs in {time.perf_counter() - started:.1f} s "
+                      f"({args.write_processes} process(es))", flush=True)
             labelled = load_folder(root)
             batch_size = resolve_batch_size(args.batch_size, backbone.device)
+            split = "uint8 workers + device normalise" if split_preprocess(backbone.preprocess) else "whole preprocess in workers"
             print(f"\n{backbone.name} on {backbone.device} ({torch.get_num_threads()} torch threads, "
-                  f"{usable_cores()} usable cores): {count} JPEGs {width}x{height}, batch {batch_size}")
+                  f"{usable_cores()} usable cores): {count} JPEGs {width}x{height}, batch {batch_size}, {split}")
             rate_a = naive(backbone, labelled.paths[:args.naive_images])
             print(f"  (a) naive, one image at a time : {rate_a:8.1f} img/s", flush=True)
             for workers in args.workers.split(","):
@@ -161,6 +255,18 @@ def main() -> None:
                     print(f"      ... with jpeg_draft=true   : {statistics.median(rates_d):8.1f} img/s")
                 print(f"  (c) model alone (ceiling)      : {rate_c:8.1f} img/s")
                 print(f"      b/c = {rate_b / rate_c:.2f}   b/a = {rate_b / rate_a:.1f}x", flush=True)
+                if args.loader:
+                    print(f"  (d) loader alone, no model     : {loader_alone(backbone, labelled, batch_size, n_workers):8.1f} img/s")
+                if args.device_decode:
+                    rate_e = device_decode(backbone, labelled, batch_size, n_workers)
+                    if rate_e is None:
+                        print("  (e) device decoding            : refused (the preprocess is not a resize + centre crop)")
+                    else:
+                        print(f"  (e) device decoding, no cache  : {rate_e:8.1f} img/s   e/c = {rate_e / rate_c:.2f}")
+                if args.compare_whole and split_preprocess(backbone.preprocess):
+                    with whole_preprocess(backbone):
+                        rate_w = pipeline(backbone, labelled, batch_size, n_workers)
+                        print(f"  (b') pipeline, float32 workers : {rate_w:8.1f} img/s   b'/c = {rate_w / rate_c:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,12 @@ these paths; this script checks that they are right):
   metrics        indirect.metrics.evaluate on the device vs on the CPU
   projector      InDiReCT fitted on the device vs on the CPU (loss, projected images)
   saliency       SmoothGrad of the demo backbone on the device vs on the CPU
+  batch_size     embed_images on the device at batch 7 vs 256 (the cache does not key the batch
+                 size: under fp16 the rows may differ; the figure is printed, PASS at cosine >= 0.9999)
+  device_decode  JPEGs decoded and resized on the device (nvJPEG, bicubic antialiased) vs the PIL
+                 path's embeddings: min cosine (PASS >= 0.999) and mean pixel difference
+  uint8_path     embed_images on the device with uint8 workers + device normalisation vs the whole
+                 preprocess in the workers (float32 shipped)
 
     python scripts/device_check.py --out device_check.json        # on a GPU machine (about a minute)
     make device-check                                               # this, then the benchmarks on cuda
@@ -56,12 +62,91 @@ def check_amp_features(device: str, n_images: int) -> dict:
     return result
 
 
-def check_pipeline(device: str, n_images: int, scratch: Path) -> dict:
-    from indirect.backbones.open_clip_backbone import OpenClipBackbone
+def jpeg_folder(scratch: Path, n_images: int):
+    """The checks' JPEGs, written once per run."""
     from indirect.datasets.folder import load_folder
+
+    root = scratch / f"jpegs{n_images}"
+    if not root.exists():
+        write_jpegs(root, n_images, 500, 375, processes=4)
+    return load_folder(root)
+
+
+def compare_rows(first, second) -> dict:
+    """Same ids, largest absolute difference and smallest row cosine of two embedding results."""
+    same_ids = first.ids == second.ids
+    a, b = torch.from_numpy(first.embeddings), torch.from_numpy(second.embeddings)
+    if not same_ids or a.shape != b.shape:
+        return {"same_ids": False, "ok": False}
+    return {"same_ids": True, "identical": bool(torch.equal(a, b)),
+            "max_abs_difference": float((a - b).abs().max()), "min_cosine": round(float(cosine_rows(a, b).min()), 7)}
+
+
+def check_batch_size(device: str, n_images: int, scratch: Path) -> dict:
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone
     from indirect.embedding import embed_images
 
-    labelled = load_folder(write_jpegs(scratch / "jpegs", n_images, 500, 375))
+    labelled = jpeg_folder(scratch, n_images)
+    backbone = OpenClipBackbone("ViT-B-32", None, device=device, seed=0)
+    small, large = (embed_images(backbone, labelled, scratch / f"batch{size}", batch_size=size, num_workers="auto")
+                    for size in (7, 256))
+    result = {"precision": backbone.effective_precision(), **compare_rows(small, large)}
+    result["ok"] = result["same_ids"] and result["min_cosine"] >= 0.9999
+    return result
+
+
+def check_uint8_path(device: str, n_images: int, scratch: Path) -> dict:
+    from bench_embed import whole_preprocess
+
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone
+    from indirect.embedding import embed_images
+    from indirect.embedding.images import split_preprocess
+
+    labelled = jpeg_folder(scratch, n_images)
+    backbone = OpenClipBackbone("ViT-B-32", None, device=device, seed=0)
+    split = split_preprocess(backbone.preprocess) is not None
+    uint8 = embed_images(backbone, labelled, scratch / "uint8", batch_size="auto", num_workers="auto")
+    with whole_preprocess(backbone):
+        whole = embed_images(backbone, labelled, scratch / "whole", batch_size="auto", num_workers="auto")
+    result = {"split": split, **compare_rows(uint8, whole)}
+    result["ok"] = split and result["same_ids"] and result["min_cosine"] >= 0.9999
+    return result
+
+
+def check_device_decode(device: str, n_images: int, scratch: Path) -> dict:
+    from torch.utils.data import DataLoader
+
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone
+    from indirect.embedding import embed_images
+    from indirect.embedding.images import (BytesDataset, ImageDataset, collate_bytes, decode_on_device,
+                                           model_input_side, split_preprocess)
+
+    labelled = jpeg_folder(scratch, n_images)
+    backbone = OpenClipBackbone("ViT-B-32", None, device=device, seed=0)
+    split = split_preprocess(backbone.preprocess)
+    side = model_input_side(backbone.preprocess)
+    reference = embed_images(backbone, labelled, scratch / "pil_decode", batch_size="auto", num_workers="auto")
+    rows, pixel_differences = [], []
+    loader = DataLoader(BytesDataset(labelled.paths), batch_size=64, collate_fn=collate_bytes)
+    with torch.inference_mode():
+        for indices, datas, _, _ in loader:
+            images = decode_on_device(datas, side, split, torch.device(device))
+            rows.append(backbone.image_features(images).float().cpu())
+            pil = torch.stack([ImageDataset(labelled.paths, backbone.preprocess)[i][1] for i in indices[:4].tolist()])
+            std = torch.tensor(split.std).view(1, 3, 1, 1)
+            pixel_differences.append(float(((images[:4].cpu() - pil) * std * 255).abs().mean()))
+    got = torch.cat(rows)
+    expected = torch.from_numpy(reference.embeddings)[[reference.ids.index(i) for i in labelled.ids]]
+    min_cos = float(cosine_rows(got, expected).min())
+    return {"images": n_images, "min_cosine": round(min_cos, 6),
+            "mean_pixel_difference": round(float(np.mean(pixel_differences)), 3), "ok": min_cos >= 0.999}
+
+
+def check_pipeline(device: str, n_images: int, scratch: Path) -> dict:
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone
+    from indirect.embedding import embed_images
+
+    labelled = jpeg_folder(scratch, n_images)
     runs = []
     for number, side in enumerate(("cpu", device)):  # fresh caches: both sides really embed
         backbone = OpenClipBackbone("ViT-B-32", None, device=side, seed=0)
@@ -147,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                   "pipeline": lambda: check_pipeline(args.device, args.images, Path(scratch)),
                   "metrics": lambda: check_metrics(args.device, args.metric_items),
                   "projector": lambda: check_projector(args.device),
-                  "saliency": lambda: check_saliency(args.device)}
+                  "saliency": lambda: check_saliency(args.device),
+                  "batch_size": lambda: check_batch_size(args.device, args.images, Path(scratch)),
+                  "device_decode": lambda: check_device_decode(args.device, args.images, Path(scratch)),
+                  "uint8_path": lambda: check_uint8_path(args.device, args.images, Path(scratch))}
         for name, check in checks.items():
             start = time.perf_counter()
             try:

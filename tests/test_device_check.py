@@ -21,9 +21,12 @@ def test_every_check_runs_and_passes_on_the_cpu(device_check, tmp_path, capsys):
     out = tmp_path / "check.json"
     assert device_check.main(["--device", "cpu", "--images", "4", "--metric-items", "600", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
-    checks = ("amp_features", "pipeline", "metrics", "projector", "saliency")
+    checks = ("amp_features", "pipeline", "metrics", "projector", "saliency", "batch_size", "uint8_path", "device_decode")
     assert all(report[name]["ok"] for name in checks), report
     assert report["pipeline"]["images"] == 4 and report["pipeline"]["same_ids"]
+    assert report["uint8_path"]["split"] and report["uint8_path"]["identical"]  # bit for bit on the CPU
+    assert report["device_decode"]["images"] == 4 and 0 < report["device_decode"]["mean_pixel_difference"] < 1
+    assert report["batch_size"]["min_cosine"] >= 0.9999 and report["batch_size"]["max_abs_difference"] < 1e-4
     assert report["amp_features"]["fp16_effective"] == "fp32"  # autocast is CUDA-only: the CPU stays fp32
     printed = capsys.readouterr().out
     assert printed.count("PASS ") == len(checks) and "all checks passed" in printed

@@ -131,3 +131,138 @@ def model_input_side(preprocess: Callable) -> int:
     """The shorter side of what ``preprocess`` produces: the resolution the model sees."""
     with Image.new("RGB", (64, 64)) as probe:
         return int(min(preprocess(probe).shape[-2:]))
+
+
+class SplitPreprocess(NamedTuple):
+    """A preprocess cut where its pixels are still 8-bit: ``to_uint8`` (PIL image -> uint8 CHW
+    tensor: resize, crop, RGB) runs in the workers, :meth:`normalize` (scale to [0, 1], then
+    subtract ``mean`` and divide by ``std``) runs on the model's device on whole batches. A
+    worker then ships a quarter of the bytes (150 KB rather than 600 KB at 224 px), and the
+    float arithmetic is the very one ToTensor + Normalize do, so the numbers are identical."""
+
+    to_uint8: Callable
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def normalize(self, batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """(B, C, H, W) uint8 (pinned or not) -> normalised float32 on ``device``."""
+        images = batch.to(device, non_blocking=True).float().div_(255)
+        mean = torch.as_tensor(self.mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+        return images.sub_(mean).div_(std)
+
+
+class _PilPart:
+    """The PIL steps of a torchvision Compose followed by PILToTensor; picklable for workers."""
+
+    def __init__(self, steps: Sequence[Callable]):
+        self.steps = list(steps)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        from torchvision.transforms.functional import pil_to_tensor
+
+        for step in self.steps:
+            image = step(image)
+        return pil_to_tensor(image.convert("RGB"))
+
+
+def split_preprocess(preprocess: Callable) -> SplitPreprocess | None:
+    """The uint8/device split of ``preprocess``, or None when it cannot be split safely: a
+    backbone's own ``split`` attribute (the demo backbone's function has one), or a torchvision
+    Compose made only of PIL steps known to yield 8-bit RGB (Resize, CenterCrop, open_clip's
+    MaybeConvertMode, OpenAI clip's ``_convert_image_to_rgb``), then ToTensor, then Normalize.
+    Anything else (augmentations, unknown steps, a Normalize elsewhere) keeps the whole
+    preprocess in the workers."""
+    own = getattr(preprocess, "split", None)
+    if own is not None:
+        return own()
+    from torchvision import transforms as T
+
+    steps = getattr(preprocess, "transforms", None)
+    if not isinstance(preprocess, T.Compose) or not steps or len(steps) < 2:
+        return None
+    *pil_steps, to_tensor, normalize = steps
+    if type(to_tensor).__name__ not in ("ToTensor", "MaybeToTensor") or not isinstance(to_tensor, T.ToTensor):
+        return None
+    if type(normalize) is not T.Normalize or normalize.inplace:
+        return None
+    for step in pil_steps:
+        known = (type(step) in (T.Resize, T.CenterCrop) or type(step).__name__ == "MaybeConvertMode"
+                 or getattr(step, "__name__", "") == "_convert_image_to_rgb")
+        if not known:
+            return None
+    mean, std = tuple(float(v) for v in normalize.mean), tuple(float(v) for v in normalize.std)
+    if len(mean) != 3 or len(std) != 3:
+        return None
+    return SplitPreprocess(_PilPart(pil_steps), mean, std)
+
+
+class BytesDataset(Dataset):
+    """Item ``i`` -> (i, the file's bytes as a uint8 tensor, error message or "", stamp): for
+    decoding on the GPU (:func:`decode_on_device`), workers only read and hash. Batch it with
+    ``collate_fn=collate_bytes``: the byte tensors differ in length."""
+
+    def __init__(self, paths: Sequence):
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        stamp = UNKNOWN
+        try:
+            with open(self.paths[index], "rb") as handle:
+                st = os.fstat(handle.fileno())
+                data = handle.read()
+        except OSError as error:
+            return index, torch.zeros(0, dtype=torch.uint8), f"{type(error).__name__}: {error}", tuple(stamp)
+        stamp = Stamp(st.st_size, st.st_mtime_ns, hashlib.sha1(data).hexdigest(), time.time_ns() - st.st_mtime_ns < RACY_NS)
+        return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
+
+
+def collate_bytes(items):
+    """(indices tensor, list of byte tensors, list of errors, list of stamps)."""
+    indices, datas, errors, stamps = zip(*items)
+    return torch.tensor(indices), list(datas), list(errors), list(stamps)
+
+
+def decode_on_device(datas: list[torch.Tensor], side: int, split: SplitPreprocess,
+                     device: torch.device) -> torch.Tensor:
+    """JPEG bytes -> (B, 3, side, side) normalised float32 on ``device``: nvJPEG decoding of the
+    whole batch (``device`` cuda; libjpeg on cpu), EXIF orientation applied, shorter side resized
+    to ``side`` (bicubic, antialiased, on float pixels rounded back to 8 bit as PIL does), centre
+    crop, then ``split``'s normalisation. Same-sized images are resized together. The pixels
+    differ slightly from PIL's (another JPEG decoder, another resampler): a separate cache key."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    decoded = decode_jpeg(datas, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
+    out = torch.empty((len(decoded), 3, side, side), dtype=torch.uint8, device=device)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k, image in enumerate(decoded):
+        groups.setdefault(tuple(image.shape), []).append(k)
+    for shape, members in groups.items():
+        images = torch.stack([decoded[k] for k in members]).float()
+        images = F.resize(images, [side], interpolation=InterpolationMode.BICUBIC, antialias=True)
+        images = F.center_crop(images, [side, side])
+        out[members] = images.round_().clamp_(0, 255).to(torch.uint8)
+    return split.normalize(out, device)
+
+
+def device_decodable(preprocess: Callable) -> bool:
+    """Whether :func:`decode_on_device` reproduces ``preprocess``'s geometry: a split Compose
+    whose PIL steps are a bicubic Resize of the shorter side then a square CenterCrop of that
+    side (open_clip's and OpenAI's eval transforms), RGB conversions aside."""
+    from torchvision import transforms as T
+
+    split = split_preprocess(preprocess)
+    if split is None or not isinstance(split.to_uint8, _PilPart):
+        return False
+    geometric = [s for s in split.to_uint8.steps if type(s) in (T.Resize, T.CenterCrop)]
+    if len(geometric) != 2 or type(geometric[0]) is not T.Resize or type(geometric[1]) is not T.CenterCrop:
+        return False
+    resize, crop = geometric
+    size = resize.size if isinstance(resize.size, int) else (resize.size[0] if len(resize.size) == 1 else None)
+    return (size is not None and resize.interpolation == T.InterpolationMode.BICUBIC and resize.max_size is None
+            and tuple(crop.size) == (size, size))

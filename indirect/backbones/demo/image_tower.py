@@ -41,9 +41,24 @@ def pixels_to_tensor(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     return (pixels.permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.5
 
 
-def preprocess(image: Image.Image) -> torch.Tensor:
-    """PIL image -> (3, 64, 64) float tensor in [-1, 1]."""
+def preprocess_uint8(image: Image.Image) -> torch.Tensor:
+    """PIL image -> (3, 64, 64) uint8 tensor: the part of :func:`preprocess` before scaling."""
     image = image.convert("RGB")
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):
         image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-    return pixels_to_tensor(np.array(image)[None])[0]
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous()
+
+
+def preprocess(image: Image.Image) -> torch.Tensor:
+    """PIL image -> (3, 64, 64) float tensor in [-1, 1]."""
+    return pixels_to_tensor(preprocess_uint8(image).permute(1, 2, 0)[None])[0]
+
+
+def _split_preprocess():
+    """:func:`preprocess` as uint8 part + device normalisation (see ``split_preprocess``)."""
+    from indirect.embedding.images import SplitPreprocess
+
+    return SplitPreprocess(preprocess_uint8, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+preprocess.split = _split_preprocess
