@@ -69,11 +69,8 @@ paper: install  ## the paper's 13 notions on its 5 datasets (InDiReCT + every ba
 	  $(PY) scripts/report.py outputs/multiruns/paper_$$d || exit 1; done
 
 DEVICE_PY ?= python3
-device-check:  ## on a GPU machine (no install; DEVICE_PY=python3): device vs CPU answers, then the benchmarks on cuda
-	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/device_check.py --out $${OUT:-outputs}/device_check.json
-	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/bench_embed.py --device cuda --images 2048 --demo-images 8192 --workers 4,8
-	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/bench_eval.py --device cuda --k none --pml-budget 30 --repeats 1
-	PYTHONUNBUFFERED=1 $(DEVICE_PY) scripts/bench_scale.py --device cuda
+device-check:  ## on a GPU machine (no install; DEVICE_PY=python3): device vs CPU answers, then the benchmarks on cuda (logs in OUT)
+	DEVICE_PY=$(DEVICE_PY) bash scripts/device_run.sh $${OUT:-outputs/device}
 
 clean:  ## remove run outputs and embedding caches (keeps data/ and .venv)
 	rm -rf outputs cache
