@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from indirect.conditional import (TOP_K, DemoSpaces, EmbeddingTable, GenecisSpaces, build_scorers, demo_queries,
-                                  evaluate_methods, remembered)
+from indirect.conditional import (OTHER_FACTOR, TOP_K, DemoSpaces, EmbeddingTable, GenecisSpaces, build_scorers,
+                                  demo_queries, evaluate_methods, remembered)
 from indirect.conditional.queries import KINDS
 from indirect.conditional.scorers import METHODS
 from indirect.errors import ConfigError
@@ -35,6 +35,7 @@ from indirect.timing import StageTimer
 log = logging.getLogger(__name__)
 PROTOCOL = "conditional"
 DEMO_DATASET = "shapes"
+GENECIS_DATASET = "genecis"
 RECALLS = tuple(f"recall_at_{k}" for k in TOP_K)
 
 
@@ -54,6 +55,13 @@ def validate_conditional(cfg: DictConfig) -> None:
         unknown = [v for v in values if v not in allowed]
         if unknown:
             raise ConfigError(f"evaluation.{key}: '{unknown[0]}' is unknown; choose from {', '.join(allowed)}")
+    dataset = str(cfg.dataset.name)
+    if dataset not in (DEMO_DATASET, GENECIS_DATASET):
+        raise ConfigError(f"evaluation=conditional needs queries: dataset=shapes (drawn from its labels) or "
+                          f"dataset=genecis (the official files), not dataset={dataset}")
+    if dataset == DEMO_DATASET and str(cfg.notion.name) not in OTHER_FACTOR:
+        raise ConfigError(f"notion={cfg.notion.name} has no conditional queries on the demo world; "
+                          f"use one of {', '.join(OTHER_FACTOR)}")
     if any(node is not None for node in (cfg.get("analysis") or {}).values()):
         raise ConfigError("analysis does not apply to evaluation=conditional (no single space to analyse); set analysis=none")
     if cfg.get("ignore"):
@@ -62,7 +70,7 @@ def validate_conditional(cfg: DictConfig) -> None:
 
 def require_conditional(cfg: DictConfig) -> None:
     """A dataset made of queries (GeneCIS) has no retrieval labels: only the conditional evaluation reads it."""
-    if str(cfg.dataset.name) == "genecis" and not is_conditional(cfg):
+    if str(cfg.dataset.name) == GENECIS_DATASET and not is_conditional(cfg):
         raise ConfigError("dataset=genecis is a conditional-similarity benchmark; run it with evaluation=conditional")
 
 
@@ -76,9 +84,6 @@ def run_conditional(cfg: DictConfig, tracker=None, timer: StageTimer | None = No
     with timer("dataset"):
         labelled = load_dataset(cfg.dataset)
     genecis = bool(labelled.queries)
-    if not genecis and str(cfg.dataset.name) != DEMO_DATASET:
-        raise ConfigError(f"evaluation=conditional needs queries: dataset=shapes (drawn from its labels) or "
-                          f"dataset=genecis (the official files), not dataset={cfg.dataset.name}")
     projector = MethodSpec("projector", cfg.projector)
     with timer("backbone"):
         backbone = build(cfg.backbone)
