@@ -106,12 +106,11 @@ def run_conditional(cfg: DictConfig, tracker=None, timer: StageTimer | None = No
     with timer("evaluate"):
         for repetition in range(int(cfg.repetitions)):
             seed = int(cfg.seed) + repetition
-            make = lambda s: projector.build(s)  # noqa: E731  (the run's projector node, seeded per repetition)
             if genecis:
-                spaces = GenecisSpaces(embed_text, n_components, seed, make_projector=make)
+                spaces = GenecisSpaces(embed_text, n_components, seed, make_projector=projector.build)
                 by_kind = {labelled.queries[0].kind: _kept(labelled.queries, table)}
             else:
-                spaces = DemoSpaces(embed_text, cfg.dataset, n_components, seed, make_projector=make)
+                spaces = DemoSpaces(embed_text, cfg.dataset, n_components, seed, make_projector=projector.build)
                 labels = labelled.labels.loc[embedded.ids]
                 by_kind = {kind: (demo_queries(labels, str(cfg.notion.name), kind, int(cfg.evaluation.n_queries), seed), 0)
                            for kind in kinds}
