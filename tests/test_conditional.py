@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import top_k_accuracy_score
 
-from indirect.conditional import (OTHER_FACTOR, ConditionSpaces, EmbeddingTable, NotionScorer, Query, change_queries,
-                                  check_queries, clip_scorer, demo_benchmark, demo_queries, evaluate_scorer,
+from indirect.conditional import (OTHER_FACTOR, ConditionSpaces, DemoSpaces, EmbeddingTable, NotionScorer, Query,
+                                  change_queries, check_queries, clip_scorer, demo_queries, evaluate_scorer,
                                   focus_queries, image_text_scorer, text_scorer)
 from indirect.datasets.shapes.factors import FACTORS
 from indirect.errors import ConfigError, DatasetError, MetricsError
@@ -179,12 +179,18 @@ def test_notion_scorer_uses_the_condition_space_and_counts_fallbacks():
     assert change == pytest.approx([2.0, 1.0, 1.0], abs=0.01) and change[0] > max(change[1:])
 
 
-@pytest.mark.slow
-def test_demo_benchmark_color_focus_gain(tmp_path):
-    """The acceptance criterion on a small world: indirect R@1 at least 0.30 above clip (colour focus)."""
-    result = demo_benchmark("color", kinds=("focus",), n_queries=200, data_dir=tmp_path / "data",
-                            cache_dir=tmp_path / "cache", n_images=400, methods=("clip", "indirect"))
-    focus = result["focus"]
-    assert focus["clip"]["n_queries"] == focus["indirect"]["n_queries"] == 200
-    assert focus["indirect"]["recall_at_1"] >= focus["clip"]["recall_at_1"] + 0.30
-    assert focus["indirect"]["fallback_conditions"] == []
+# ---------------------------------------------------------------- notion spaces from the composed config
+
+def test_demo_spaces_read_the_prompt_sets_of_dataset_notions(config):
+    """The spaces are the notions of conf/dataset/shapes.yaml, and follow an override of them."""
+    from indirect.prompts import load_vocabulary
+
+    cfg = config("dataset=shapes", "dataset.notions.color.vocabulary=[red,teal]")
+    seen = []
+    spaces = DemoSpaces(lambda texts: seen.extend(texts) or np.eye(len(texts), 8), cfg.dataset, n_components=4)
+    assert set(spaces.words) == set(OTHER_FACTOR)
+    assert spaces.templates["shape"] == list(cfg.dataset.notions.shape.templates)
+    assert spaces.words["shape"] == load_vocabulary(cfg.dataset.notions.shape.vocabulary)
+    assert spaces.prompts("color") == ["a red shape", "a red object", "a teal shape", "a teal object"]
+    spaces.projector("color")
+    assert seen == spaces.prompts("color") and spaces.fitted_names() == ["color"]

@@ -1,17 +1,14 @@
 """The GeneCIS loader on synthetic annotation files with the official schema (the real ones are not shipped)."""
 import json
 import os
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
-from indirect.backbones.base import Backbone
 from indirect.datasets.base import DatasetError
 from indirect.datasets.genecis import DILATION, TASKS, crop_item, dilated_box, expand_to_square, load_genecis, query_counts
 
@@ -199,44 +196,43 @@ def test_the_config_builds_the_loader(genecis_root, tmp_path):
     assert all(str(p).startswith(str(tmp_path / "cache" / "genecis_crops")) for p in data.paths)
 
 
-class HashBackbone(Backbone):
-    """A 16-d stand-in with no model to load: images by their mean colour per quadrant, texts by a
-    seeded draw per string (the plumbing is under test here, not the numbers)."""
+@pytest.mark.parametrize("task", ["focus_attribute", "change_object"])
+def test_train_eval_runs_a_synthetic_task(genecis_root, tmp_path, task):
+    """``train_eval.py evaluation=conditional dataset=genecis dataset.task=<task>`` in process, on a tiny backbone."""
+    from conftest import TINY, run_in_process
+    from indirect.conditional import METHODS
 
-    name = "hash"
-    embed_dim = 16
-    device = torch.device("cpu")
-
-    def __init__(self):
-        self.preprocess = lambda image: torch.from_numpy(np.asarray(image.convert("RGB").resize((2, 2)), np.float32)).permute(2, 0, 1)
-        self.mix = torch.from_numpy(np.random.default_rng(0).normal(size=(12, 16)).astype(np.float32))
-
-    def image_features(self, images):
-        return images.flatten(1) @ self.mix
-
-    def text_features(self, texts):
-        return torch.from_numpy(np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=16)
-                                          for t in texts]).astype(np.float32))
-
-    def fingerprint(self):
-        return {"backbone": self.name, "weights": "crc32", "preprocess": "2x2 mean"}
+    results = run_in_process(tmp_path, "evaluation=conditional", "dataset=genecis", f"dataset.root={genecis_root}",
+                             f"dataset.task={task}", *TINY)
+    kind = task.split("_")[0]
+    assert set(results["methods"]) == {f"{m}+{kind}" for m in (*METHODS, "chance")}
+    assert results["notion"] == task and results["n_queries"] == {kind: N_TEMPLATES} and results["skipped_queries"] == {kind: 0}
+    assert results["n_images"] == N_TEMPLATES * 16 - (task == "change_object")  # the repeated target is one item
+    for metrics in results["methods"].values():
+        assert len(metrics["recall_at_1"]["runs"]) == 2
+        assert 0.0 <= metrics["recall_at_1"]["mean"] <= metrics["recall_at_2"]["mean"] <= metrics["recall_at_3"]["mean"] <= 1.0
+    assert results["fallback_conditions"] == []
+    # change_object's repeated target leaves 14 distinct candidates in one template
+    expected = ((N_TEMPLATES - 1) / 15 + 1 / 14) / N_TEMPLATES if task == "change_object" else 1 / 15
+    assert results["chance"][kind]["recall_at_1"] == pytest.approx(expected)
+    assert (tmp_path / "run" / "results.md").is_file()
 
 
-def test_every_method_runs_on_a_synthetic_task(genecis_root, tmp_path):
-    from indirect.conditional import METHODS, genecis_benchmark
+def test_train_eval_refuses_genecis_without_the_conditional_evaluation(genecis_root, tmp_path):
+    from conftest import run_in_process
+    from indirect.errors import ConfigError
 
-    backbone = HashBackbone()
-    for task, fallbacks in (("focus_attribute", []), ("change_object", []), ("focus_object", [])):
-        data = load_genecis(genecis_root, task, crops_dir=tmp_path / "crops")
-        results = genecis_benchmark(data, backbone, tmp_path / "cache", num_workers=0, n_components=8)
-        assert set(results) == set(METHODS)
-        for metrics in results.values():
-            assert metrics["n_queries"] == N_TEMPLATES and metrics["skipped_queries"] == 0
-            assert 0.0 <= metrics["recall_at_1"] <= metrics["recall_at_2"] <= metrics["recall_at_3"] <= 1.0
-        assert results["indirect"]["fallback_conditions"] == fallbacks
-        # change_object's repeated target leaves 14 distinct candidates in one template
-        expected = ((N_TEMPLATES - 1) / 15 + 1 / 14) / N_TEMPLATES if task == "change_object" else 1 / 15
-        assert results["clip"]["chance_recall_at_1"] == pytest.approx(expected)
+    with pytest.raises(ConfigError) as error:
+        run_in_process(tmp_path, "dataset=genecis", f"dataset.root={genecis_root}")
+    assert one_line(error).endswith("run it with evaluation=conditional")
+
+
+def test_train_eval_refuses_a_wrong_root_in_one_line(tmp_path):
+    from conftest import run_in_process
+
+    with pytest.raises(DatasetError) as error:
+        run_in_process(tmp_path, "evaluation=conditional", "dataset=genecis", f"dataset.root={tmp_path / 'nowhere'}")
+    assert "nowhere" in one_line(error)
 
 
 def test_the_script_refuses_a_wrong_root_in_one_line(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Conditional similarity (the GeneCIS protocol): queries, Recall@k on any scorer, per-condition
 notion spaces, and a demo-world twin of the benchmark on ``dataset=shapes``."""
-from indirect.conditional.benchmark import build_scorers, demo_benchmark, evaluate_methods, genecis_benchmark, remembered
+from indirect.conditional.benchmark import build_scorers, evaluate_methods, remembered
 from indirect.conditional.metrics import TOP_K, evaluate_scorer, hit_probabilities
 from indirect.conditional.queries import Query, check_queries
 from indirect.conditional.scorers import METHODS, EmbeddingTable, NotionScorer, clip_scorer, image_text_scorer, text_scorer
@@ -9,7 +9,7 @@ from indirect.conditional.spaces import ConditionSpaces, DemoSpaces, GenecisSpac
 
 __all__ = [
     "METHODS", "OTHER_FACTOR", "TOP_K", "ConditionSpaces", "DemoSpaces", "EmbeddingTable", "GenecisSpaces",
-    "NotionScorer", "Query", "build_scorers", "change_queries", "check_queries", "clip_scorer", "demo_benchmark",
-    "demo_queries", "evaluate_methods", "evaluate_scorer", "focus_queries", "genecis_benchmark", "hit_probabilities", "remembered",
-    "image_text_scorer", "text_scorer",
+    "NotionScorer", "Query", "build_scorers", "change_queries", "check_queries", "clip_scorer", "demo_queries",
+    "evaluate_methods", "evaluate_scorer", "focus_queries", "hit_probabilities", "image_text_scorer", "remembered",
+    "text_scorer",
 ]

@@ -12,7 +12,11 @@ Every scorer maps a :class:`~indirect.conditional.queries.Query` to one score pe
   ``FeatureComb('image_plus_text')`` as called in eval/eval_functions.py ``validate``): the
   reference's and the condition's *raw* features averaged with weight 0.5, then normalised, against
   normalised candidates. (The paper describes the average of normalised features; the code averages
-  the raw ones, which is what is reproduced here. ``normalize_inputs=True`` gives the other.)
+  the raw ones, which is what is reproduced here.)
+* ``image_text_normalised``: the paper's description, the *unit* image and text features averaged,
+  then normalised (``normalize_inputs=True``). Where the backbone's image and text features differ
+  in norm (the demo backbone: image norms several times the text's) the raw average is the image
+  alone in all but name; this variant shows what the condition text adds when both weigh alike.
 * ``indirect`` (per-condition notion spaces, :mod:`indirect.conditional.spaces`): for a focus
   condition, the cosine of reference and candidate in an InDiReCT space fitted on prompts over the
   condition's values; for a change condition, the cosine of reference and candidate in the
@@ -29,7 +33,7 @@ import numpy as np
 from indirect.conditional.queries import Query
 from indirect.errors import MetricsError
 
-METHODS = ("clip", "text", "image_text", "indirect")
+METHODS = ("clip", "text", "image_text", "image_text_normalised", "indirect")
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Per-condition notion spaces: which InDiReCT space answers which query, fitted once per space.
 
-A :class:`ConditionSpaces` holds named prompt sets and fits an :class:`~indirect.projectors.InDiReCT`
-projector on a set's text embeddings the first time a query needs it (kept for the rest of the
+A :class:`ConditionSpaces` holds named prompt sets and fits a projector (InDiReCT unless
+the run configures another) on a set's text embeddings the first time a query needs it (kept for the rest of the
 run: one fit per condition, not per query; text embeddings go through the HDF5 text cache of
 ``embed_texts``). Subclasses say which space a query uses:
 
@@ -17,25 +17,27 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from indirect.conditional.queries import Query
 from indirect.conditional.scorers import unit_rows
 from indirect.conditional.shapes_queries import OTHER_FACTOR
-from indirect.errors import ConfigError, PromptError
+from indirect.errors import PromptError
 from indirect.projectors import InDiReCT
 from indirect.prompts import build_prompts, load_vocabulary
 
 VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 EmbedText = Callable[[list[str]], np.ndarray]
+MakeProjector = Callable[[int], object]
+"""seed -> an unfitted projector (the run's ``projector`` node); None = InDiReCT with ``n_components``."""
 
 
 class ConditionSpaces(abc.ABC):
     """Named prompt sets (``templates`` x ``words``) and their fitted spaces."""
 
     def __init__(self, embed_text: EmbedText, templates: dict[str, list[str]], words: dict[str, list[str]],
-                 n_components: int = 128, seed: int = 0):
+                 n_components: int = 128, seed: int = 0, make_projector: MakeProjector | None = None):
         self.embed_text = embed_text
+        self.make_projector = make_projector
         self.templates = templates
         self.words = words
         self.n_components = n_components
@@ -49,8 +51,14 @@ class ConditionSpaces(abc.ABC):
         if name not in self._fitted:
             text = np.asarray(self.embed_text(self.prompts(name)), dtype=np.float32)
             k = min(int(self.n_components), text.shape[1])
-            self._fitted[name] = InDiReCT(n_components=k, random_state=self.seed).fit(text)
+            projector = (self.make_projector(self.seed) if self.make_projector is not None
+                         else InDiReCT(n_components=k, random_state=self.seed))
+            self._fitted[name] = projector.fit(text)
         return self._fitted[name]
+
+    def fitted_names(self) -> list[str]:
+        """The spaces fitted so far (the ones some query needed)."""
+        return list(self._fitted)
 
     def value_text(self, name: str, value: str) -> np.ndarray:
         """The mean unit embedding of ``value`` in every template of space ``name``."""
@@ -74,23 +82,24 @@ class ConditionSpaces(abc.ABC):
 
 
 class DemoSpaces(ConditionSpaces):
-    """The demo world: one space per notion, from ``conf/prompts/shapes/<notion>.yaml``.
+    """The demo world: one space per notion, the prompt set of ``dataset.notions.<notion>`` in
+    the composed config (conf/dataset/shapes.yaml), read through :func:`indirect.notions.lookup_notion`.
 
     Focus "color" uses the colour space; change to "red" under the colour notion keeps the
     reference's shape (the shape space, :data:`OTHER_FACTOR`) and asks for "red" in the colour
     space, the value written into the colour prompts' templates ("a red shape", "a red object").
     """
 
-    def __init__(self, embed_text: EmbedText, conf_dir, n_components: int = 128, seed: int = 0):
+    def __init__(self, embed_text: EmbedText, dataset_cfg, n_components: int = 128, seed: int = 0,
+                 make_projector: MakeProjector | None = None):
+        from indirect.notions import lookup_notion
+
         templates, words = {}, {}
         for notion in OTHER_FACTOR:
-            path = Path(conf_dir) / "prompts" / "shapes" / f"{notion}.yaml"
-            if not path.is_file():
-                raise ConfigError(f"{path} not found; the demo notion spaces read conf/prompts/shapes/<notion>.yaml")
-            spec = OmegaConf.load(path)
+            spec = lookup_notion(dataset_cfg, notion)
             templates[notion] = list(spec.templates)
             words[notion] = load_vocabulary(spec.vocabulary)
-        super().__init__(embed_text, templates, words, n_components, seed)
+        super().__init__(embed_text, templates, words, n_components, seed, make_projector)
 
     def focus_space(self, query):
         return query.condition if query.condition in self.words else None
@@ -125,7 +134,8 @@ class GenecisSpaces(ConditionSpaces):
       photos) and asks for the object in the object space.
     """
 
-    def __init__(self, embed_text: EmbedText, n_components: int = 128, seed: int = 0, vocab_dir=VOCAB_DIR):
+    def __init__(self, embed_text: EmbedText, n_components: int = 128, seed: int = 0, vocab_dir=VOCAB_DIR,
+                 make_projector: MakeProjector | None = None):
         vocab_dir = Path(vocab_dir)
         templates, words = {}, {}
         for name in sorted(set(ATTRIBUTE_TYPES.values())):

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from indirect.datasets.base import LabelledImages
 from indirect.errors import ConfigError
+from indirect.experiment.conditional import is_conditional, run_conditional
 from indirect.experiment.embeddings import embed_inputs, embed_shard, image_embeddings
 from indirect.experiment.evaluation import evaluate_methods
 from indirect.experiment.fitting import fit_methods
@@ -42,10 +43,14 @@ class RunObjects:
 def run(cfg: DictConfig, tracker=None) -> tuple[dict, RunObjects | None]:
     """Run the configured experiment into ``cfg.paths.output_dir``; return (results, objects).
 
-    A shard job whose slice does not complete the cache returns ({}, None). ``tracker`` (an
+    ``evaluation=conditional`` runs the GeneCIS protocol instead of fitting and scoring one
+    notion (:mod:`indirect.experiment.conditional`). A shard job whose slice does not complete
+    the cache returns ({}, None). ``tracker`` (an
     ``indirect.tracking`` tracker, already started) receives the results after the local files."""
     timer = StageTimer()
     validate(cfg)
+    if is_conditional(cfg):
+        return run_conditional(cfg, tracker, timer)
     output_dir = Path(cfg.paths.output_dir)
     with timer("dataset"):
         labelled = load_dataset(cfg.dataset)

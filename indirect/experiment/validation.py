@@ -45,12 +45,13 @@ def _validate(cfg: DictConfig) -> None:
     integer(cfg, "n_components", 1)
     integer(cfg, "repetitions", 1)
     integer(cfg, "max_prompts", 1, allow_none=True)
-    backend = OmegaConf.select(cfg, "evaluation.backend")
-    if backend not in EVALUATION_BACKENDS:
-        raise ConfigError(f"evaluation.backend={backend} is unknown; choose one of: {', '.join(EVALUATION_BACKENDS)}")
-    k = OmegaConf.select(cfg, "evaluation.k")
-    if k is not None and k not in K_WORDS:
-        integer(cfg, "evaluation.k", 1)
+    from indirect.experiment.conditional import is_conditional, require_conditional, validate_conditional
+
+    require_conditional(cfg)
+    if is_conditional(cfg):
+        validate_conditional(cfg)
+    else:
+        validate_retrieval(cfg)
     for key, minimum in (("embed.batch_size", 1), ("embed.num_workers", 0)):
         if OmegaConf.select(cfg, key) not in ("auto", None):
             integer(cfg, key, minimum)
@@ -70,6 +71,16 @@ def _validate(cfg: DictConfig) -> None:
     ignore = cfg.get("ignore")
     if ignore is not None and str(ignore) == str(cfg.notion.name):
         raise ConfigError(f"ignore={ignore} is the run's own notion; ignore another notion of the dataset")
+
+
+def validate_retrieval(cfg: DictConfig) -> None:
+    """The retrieval metrics' backend and k."""
+    backend = OmegaConf.select(cfg, "evaluation.backend")
+    if backend not in EVALUATION_BACKENDS:
+        raise ConfigError(f"evaluation.backend={backend} is unknown; choose one of: {', '.join(EVALUATION_BACKENDS)}")
+    k = OmegaConf.select(cfg, "evaluation.k")
+    if k is not None and k not in K_WORDS:
+        integer(cfg, "evaluation.k", 1)
 
 
 def missing_message(error: MissingMandatoryValue) -> str:

@@ -17,7 +17,11 @@ def write_sweep_report(multirun_dir, out_dir=None, metrics=None) -> dict:
     """Write report.md, report.csv, report.tex and report.png; return their paths, the jobs and the rows."""
     multirun_dir = Path(multirun_dir)
     jobs = collect_jobs(multirun_dir)
-    table = build_table(jobs, resolve_metrics(metrics), heading=f"Sweep report: {multirun_dir}")
+    chosen = resolve_metrics(metrics)
+    reported = {m for job in jobs if job.status == "ok" for per in job.results["methods"].values() for m in per}
+    if not metrics and reported and not reported & set(chosen):
+        chosen = None  # runs of another protocol (conditional: recall_at_k): every metric they report
+    table = build_table(jobs, chosen, heading=f"Sweep report: {multirun_dir}")
     out_dir = Path(out_dir) if out_dir is not None else multirun_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"md": out_dir / "report.md", "csv": out_dir / "report.csv", "tex": out_dir / "report.tex"}
