@@ -3,7 +3,7 @@ backbone space and in the projected (notion) space, correct neighbours outlined 
 
 ``neighbour_figure`` draws answers already computed (``scripts/search.py``'s ``neighbours.png``);
 ``retrieval_figure`` picks the queries and computes the leave-one-out neighbours itself, for an
-experiment run's embeddings (to be wired as ``analysis=neighbours``).
+experiment run's embeddings (``analysis=neighbours``, indirect/analysis/neighbours.py).
 """
 from __future__ import annotations
 
