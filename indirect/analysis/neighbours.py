@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from indirect.analysis import AnalysisOutput
 from indirect.errors import AnalysisError
 from indirect.search.figure import retrieval_figure
@@ -30,7 +32,7 @@ class Neighbours:
             raise AnalysisError(f"analysis.neighbours: {len(objects.ids)} evaluated image(s); a retrieval figure needs 2")
         path_of = dict(zip(objects.labelled.ids, objects.labelled.paths))
         raw = objects.image_embeddings
-        projected = objects.projectors[method].transform(raw)
+        projected = np.asarray(objects.projectors[method].transform(raw))
         out_dir = Path(objects.output_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         title = (f"{objects.cfg.dataset.name} / {objects.notion.name}: top-{self.k} of {len(objects.ids)} images, "
