@@ -45,12 +45,27 @@ def lookup_notion(dataset_cfg: DictConfig, name: str, override: DictConfig | dic
     notions = dataset_cfg.get("notions") or {}
     defined = notions.get(name)
     if defined is None and (labelled is None or name not in labelled.labels.columns):
+        columns = "" if labelled is None else f"; its label columns: {', '.join(map(str, labelled.labels.columns)) or '(none)'}"
         raise ConfigError(f"notion '{name}' is not defined for dataset '{dataset_cfg.name}'; "
-                          f"valid notions: {', '.join(sorted(notions)) or '(none)'} "
+                          f"valid notions: {', '.join(sorted(notions)) or '(none)'}{columns} "
                           "(or notion=custom notion.name=<label column> prompts=custom prompts.vocabulary=[...])")
     spec = {"column": name, "templates": None, "vocabulary": None}
     if defined is not None:
         spec.update({key: _value(defined, key) for key in ("column", "templates", "vocabulary")})
+    return _notion(name, str(dataset_cfg.name), spec, override)
+
+
+def prompt_notion(dataset_cfg: DictConfig, override: DictConfig | dict | None) -> Notion:
+    """A notion given by its prompt set alone (``notion=custom`` without ``notion.name``): what a
+    search of unlabelled images needs. Its column is empty: it has no labels to read."""
+    if override is None:
+        raise PromptError(f"no prompt set for dataset '{dataset_cfg.name}'; pass prompts=custom "
+                          "'prompts.vocabulary=[red,green,blue]' 'prompts.templates=[\"a {} shape\"]' (or notion=<name>)")
+    return _notion("custom", str(dataset_cfg.name), {"column": "", "templates": None, "vocabulary": None}, override)
+
+
+def _notion(name: str, dataset: str, spec: dict, override) -> Notion:
+    """``spec`` with the non-null prompt keys of ``override``, refused when a part is still missing."""
     for key in ("templates", "vocabulary"):
         if override is not None and _is_missing(override, key):
             raise PromptError(f"the prompt {key} of notion '{name}' has no value (???); pass prompts.{key}=[...] "
@@ -58,10 +73,10 @@ def lookup_notion(dataset_cfg: DictConfig, name: str, override: DictConfig | dic
         if override is not None and _value(override, key) is not None:
             spec[key] = _value(override, key)
     if spec["vocabulary"] is None:
-        raise PromptError(f"notion '{name}' of dataset '{dataset_cfg.name}' has no prompt vocabulary; "
+        raise PromptError(f"notion '{name}' of dataset '{dataset}' has no prompt vocabulary; "
                           "pass prompts.vocabulary='[word1,word2]' (or a vocabulary file name)")
     if not spec["templates"]:
-        raise PromptError(f"notion '{name}' of dataset '{dataset_cfg.name}' has no prompt templates; "
+        raise PromptError(f"notion '{name}' of dataset '{dataset}' has no prompt templates; "
                           "pass prompts.templates='[\"a photo of a {}\"]'")
     templates = [spec["templates"]] if isinstance(spec["templates"], str) else list(spec["templates"])
     return Notion(name, str(spec["column"]), templates, spec["vocabulary"])

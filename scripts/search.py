@@ -16,26 +16,16 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-OmegaConf.register_new_resolver("project_root", lambda: str(ROOT), replace=True)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)
-
-
-def user_error_in(error: BaseException | None) -> BaseException | None:
-    """The user-fixable error behind ``error``, looking through wrappers (Hydra's instantiate)."""
-    from indirect.errors import UserError
-
-    while error is not None and not isinstance(error, (UserError, MissingMandatoryValue)):
-        error = error.__cause__ or error.__context__
-    return error
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="search")
 def main(cfg: DictConfig) -> None:
     from indirect.search.run import search
+    from train_eval import user_error_in
 
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     tracker = None
@@ -44,7 +34,7 @@ def main(cfg: DictConfig) -> None:
         tracker.start(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), output_dir,
                       tags=["search", str(cfg.dataset.name), str(cfg.backbone._target_).rsplit(".", 1)[-1]],
                       name=output_dir.name)
-        search(cfg, ROOT / "conf", output_dir, tracker)
+        search(cfg, output_dir, tracker)
     except Exception as error:
         cause = user_error_in(error)
         if cause is None:

@@ -4,10 +4,12 @@ import shutil
 
 import pytest
 
-from conftest import write_image_folder
+from conftest import run_in_process, write_image_folder
 from indirect.datasets.folder import load_folder
-from indirect.errors import DatasetError
-from indirect.notions import notion_labels
+from indirect.errors import ConfigError, DatasetError
+from indirect.notions import Notion
+
+LABEL = Notion("label", "label", ["a photo of a {}"], ["red", "green"])
 
 
 def flatten(src, dst):
@@ -30,7 +32,7 @@ def test_flat_folder_without_labels_loads_every_image_and_logs_what_it_skipped(t
     assert all(p.is_file() and not p.name.startswith(".") for p in data.paths)
     assert "skipped 2 hidden file(s)/folder(s) and 1 non-image file(s)" in caplog.text
     with pytest.raises(DatasetError, match="has no labels.*class sub-folders"):
-        notion_labels(data, "label")
+        LABEL.labels(data)
 
 
 def test_nested_tree_is_read_recursively_and_unlabelled_when_depths_differ(tmp_path):
@@ -83,8 +85,15 @@ def test_nan_and_empty_csv_labels_are_missing_values_counted_in_a_warning(tmp_pa
 
 def test_csv_without_the_asked_label_column_names_the_csv_columns(tmp_path):
     root = write_image_folder(tmp_path / "photos", per_class=1)
-    (root / "labels.csv").write_text("path,material\nred/0.png,wood\ngreen/0.png,steel\nblue/0.png,glass\n")
+    (root / "labels.csv").write_text("path,material,finish\nred/0.png,wood,matt\ngreen/0.png,steel,gloss\nblue/0.png,glass,matt\n")
     data = load_folder(root, csv="labels.csv")
-    with pytest.raises(DatasetError, match="has no label column 'label'; its label columns: material") as error:
-        notion_labels(data, "label")
+    with pytest.raises(DatasetError, match="has no label column 'label'; its label columns: material, finish") as error:
+        LABEL.labels(data)
     assert "\n" not in str(error.value)
+    base = ["dataset=folder", f"dataset.root={root}", "dataset.csv=labels.csv", "backbone=demo", "prompts=custom",
+            "prompts.vocabulary=[wood,steel]"]
+    with pytest.raises(ConfigError, match="notion 'colour' is not defined .*its label columns: material, finish") as error:
+        run_in_process(tmp_path, *base, "notion=custom", "notion.name=colour")
+    assert "\n" not in str(error.value)
+    with pytest.raises(DatasetError, match="has no label column 'label'; its label columns: material, finish"):
+        run_in_process(tmp_path, *base, "notion=label")

@@ -10,18 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from conftest import ROOT
 from indirect import NotionSpace
 from indirect.backbones.demo import DemoBackbone
 from indirect.datasets.shapes import load_shapes
-from indirect.errors import BackboneError, SearchError
+from indirect.errors import BackboneError, ConfigError, PromptError, SearchError
 from indirect.prompts.builder import build_prompts, load_vocabulary
 from indirect.search.index import build_index, exact_neighbours, recall_at, search_index, unit_rows
+from indirect.search.run import search
 
 DEMO = {"_target_": "indirect.backbones.demo.DemoBackbone", "device": "cpu"}
 PROMPTS = build_prompts(["a {} shape", "a {} object"], load_vocabulary("shapes_color"))
+PROMPTS_RGB = ["a red shape", "a green shape", "a blue shape"]
 NESTED = ["", "holiday", "misc/deeper", "a/b/c"]
 EVIL = "x<img src=x onerror=alert(1)>.png"
 
@@ -152,6 +155,7 @@ def test_exact_index_matches_brute_force_and_ivf_reaches_its_measured_recall():
 
 
 def run_search(tmp_path, *overrides, check=True):
+    """scripts/search.py in a subprocess (the entry point: its exit code and its one error line)."""
     args = [sys.executable, str(ROOT / "scripts" / "search.py"), "backbone=demo", "backbone.device=cpu", "logger=none",
             "embed.num_workers=0", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/run", *overrides]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
@@ -160,6 +164,14 @@ def run_search(tmp_path, *overrides, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"search.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def search_in_process(tmp_path, cache, *overrides):
+    """``indirect.search.run.search`` on conf/search.yaml composed as scripts/search.py composes it."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("search", overrides=["backbone=demo", "backbone.device=cpu", "logger=none", "embed.num_workers=0",
+                                           f"paths.cache_dir={cache}", f"paths.output_dir={tmp_path}/run", *overrides])
+    return search(cfg, tmp_path / "run")
 
 
 @pytest.fixture(scope="module")
@@ -186,12 +198,16 @@ class Tags(HTMLParser):
         self.text += data
 
 
-@pytest.mark.slow  # about 20 s alone (three model loads in a subprocess); minutes on a loaded machine
-def test_search_script_on_an_unlabelled_tree_writes_json_gallery_figure_and_space(photos, tmp_path):
+# the issue's command: an unlabelled tree, notion=custom without notion.name, prompts=custom
+ISSUE = ["dataset=folder", "notion=custom", "prompts=custom", "prompts.vocabulary=[red,green,blue]",
+         'prompts.templates=["a {} shape"]', "top_k=5"]
+
+
+def test_search_on_an_unlabelled_tree_writes_json_gallery_figure_and_space(photos, world, tmp_path, capsys):
     queries = f"queries=[holiday/img_001.png,\"a red shape\",{photos / 'misc/deeper/img_002.png'},'holiday/{EVIL}']"
-    proc = run_search(tmp_path, "dataset=folder", f"dataset.root={photos}", "notion=custom", "prompts=custom",
-                      "prompts.vocabulary=[red,green,blue]", 'prompts.templates=["a {} shape"]', queries, "top_k=5")
+    files = search_in_process(tmp_path, world["base"] / "cache", *ISSUE, f"dataset.root={photos}", queries)
     run = tmp_path / "run"
+    assert files["gallery"] == run / "gallery.html" and files["space"] == run / "space"
     result = json.loads((run / "neighbours.json").read_text())
     assert [q["query"] for q in result["queries"]] == ["holiday/img_001.png", "a red shape",
                                                       str(photos / "misc/deeper/img_002.png"), f"holiday/{EVIL}"]
@@ -209,23 +225,56 @@ def test_search_script_on_an_unlabelled_tree_writes_json_gallery_figure_and_spac
     assert EVIL in page.text and "<img src=x" not in source and not [a for t, a in page.tags if "onerror" in a]
     assert Image.open(run / "neighbours.png").size[1] > 300
     space = NotionSpace.load(run / "space")
-    assert len(space.ids) == 60 and f"holiday/{EVIL}" in space.ids
+    assert len(space.ids) == 60 and f"holiday/{EVIL}" in space.ids and space.prompts == PROMPTS_RGB
     ids, _ = space.search(f"holiday/{EVIL}", 3)
     assert len(ids) == 3 and f"holiday/{EVIL}" not in ids
-    assert "notion:" in proc.stdout and "raw:" in proc.stdout
+    out = capsys.readouterr().out
+    assert "notion:" in out and "raw:" in out and "same label" not in out  # no labels: no agreement printed
 
 
-@pytest.mark.parametrize("override, message", [
-    ("queries=[holiday/missing.jpg]", "query image holiday/missing.jpg not found"),
-    ("queries=['']", "empty text query"),
-    ("top_k=0", "top_k=0: the number of neighbours must be an integer >= 1"),
+def test_search_of_a_labelled_notion_shows_its_labels(world, tmp_path):
+    """dataset=shapes notion=color: the notion's own prompts, its labels in neighbours.json."""
+    files = search_in_process(tmp_path, world["base"] / "cache", "dataset=shapes", f"dataset.root={world['base'] / 'src'}",
+                              "dataset.n_images=400", "dataset.seed=3", "notion=color", "n_components=16",
+                              "queries=[shapes_000007,\"a red shape\"]", "top_k=5")
+    result = json.loads(files["neighbours_json"].read_text())
+    first = result["queries"][0]
+    assert result["label_column"] == "color" and first["label"] == world["colour"][("flat", "shapes_000007.png")]
+    assert first["agreement"]["projected"] >= 0.8 and "label" not in result["queries"][1]  # a text has no label
+    assert NotionSpace.load(files["space"]).prompts == PROMPTS
+
+
+@pytest.mark.parametrize("override, error, message", [
+    ("queries=[holiday/missing.jpg]", SearchError, "query image holiday/missing.jpg not found"),
+    ("queries=['']", SearchError, "empty text query"),
+    ("top_k=0", SearchError, "top_k=0: the number of neighbours must be an integer >= 1"),
+    ("prompts.vocabulary=null", PromptError, "notion 'custom' of dataset 'folder' has no prompt vocabulary"),
+    ("n_components=500", ConfigError, "n_components=500 exceeds the 384-d embeddings of demo"),
 ])
-def test_search_script_refuses_bad_queries_in_one_line_exit_2(photos, tmp_path, override, message):
-    base = ["dataset=folder", f"dataset.root={photos}", "notion=custom", "prompts=custom",
-            "prompts.vocabulary=[red,green,blue]", "queries=[holiday/img_001.png]"]
-    proc = run_search(tmp_path, *base, override, check=False)
+def test_search_refuses_bad_requests_in_one_line(photos, world, tmp_path, override, error, message):
+    with pytest.raises(error, match=message.replace("(", "\\(")) as raised:
+        search_in_process(tmp_path, world["base"] / "cache", *ISSUE, f"dataset.root={photos}",
+                          "queries=[holiday/img_001.png]", override)
+    assert "\n" not in str(raised.value) and not (tmp_path / "run" / "neighbours.json").exists()
+
+
+def test_search_without_queries_names_the_key(photos, world, tmp_path):
+    with pytest.raises(ConfigError, match="^queries has no value \\(\\?\\?\\?\\); set queries=<value> on the command line$"):
+        search_in_process(tmp_path, world["base"] / "cache", *ISSUE, f"dataset.root={photos}")
+
+
+def test_search_script_prints_one_error_line_and_exits_2(photos, tmp_path):
+    proc = run_search(tmp_path, *ISSUE, f"dataset.root={photos}", "queries=[holiday/img_001.png]", "top_k=0", check=False)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and message in last
-    assert len([l for l in proc.stderr.splitlines() if l.startswith("error:")]) == 1
-    assert not (tmp_path / "run" / "neighbours.json").exists()
+    assert proc.stderr.strip().splitlines()[-1] == "error: top_k=0: the number of neighbours must be an integer >= 1"
+    assert len([line for line in proc.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+@pytest.mark.slow  # about 20 s alone (a subprocess that loads the demo model); minutes on a loaded machine
+def test_search_script_runs_the_issues_command_as_written(photos, tmp_path):
+    proc = run_search(tmp_path, *ISSUE, f"dataset.root={photos}", 'queries=[holiday/img_001.png,"a red shape"]')
+    result = json.loads((tmp_path / "run" / "neighbours.json").read_text())
+    assert [q["query"] for q in result["queries"]] == ["holiday/img_001.png", "a red shape"]
+    assert all(len(q["projected"]) == len(q["raw"]) == 5 for q in result["queries"])
+    assert all((tmp_path / "run" / name).exists() for name in ("gallery.html", "neighbours.png", "space/space.json"))
+    assert "wrote " in proc.stdout

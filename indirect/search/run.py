@@ -1,9 +1,9 @@
 """``scripts/search.py``'s work: a notion space over a configured collection, queries answered
 in both spaces, and the run directory's files (space/, neighbours.json, gallery.html, neighbours.png).
 
-The collection stage (:func:`collection_embeddings`: dataset, backbone, cached image and prompt
-embeddings) is the part a staged ``run(cfg)`` pipeline provides too; everything after it takes
-plain arrays, so re-pointing it is one function.
+The collection stage (:func:`collection_embeddings`) is the experiment's own stages
+(``indirect.experiment``: load_dataset, the notion lookup, the backbone, the embeddings stage)
+without the labels a metric needs; everything after it takes plain arrays.
 """
 from __future__ import annotations
 
@@ -12,12 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from indirect.datasets.base import LabelledImages
 from indirect.datasets.folder import IMAGE_SUFFIXES
-from indirect.errors import CacheError, ConfigError, PromptError, SearchError
+from indirect.embedding import embed_texts
+from indirect.errors import CacheError, ConfigError, SearchError
+from indirect.experiment.embeddings import image_embeddings
+from indirect.experiment.inputs import build, load_dataset
+from indirect.experiment.runner import check_dimensions
+from indirect.experiment.selection import MethodSpec
+from indirect.experiment.validation import validate
+from indirect.notions import Notion, lookup_notion, prompt_notion
 from indirect.search.figure import neighbour_figure
 from indirect.search.gallery import write_gallery
 from indirect.search.results import answer, write_neighbours_json
@@ -31,6 +37,7 @@ class Collection:
     """What the search needs from the pipeline: the images, the backbone, both embeddings."""
 
     labelled: LabelledImages
+    notion: Notion
     backbone: object
     prompts: list[str]
     ids: list[str]
@@ -63,53 +70,64 @@ def check_query_images(queries: list[str], labelled: LabelledImages) -> None:
             locate_image(query, labelled.root, ids)
 
 
-def collection_embeddings(cfg: DictConfig, conf_dir: Path, queries: list[str] | None = None) -> Collection:
-    """The dataset, the backbone and the cached image and prompt embeddings of ``cfg``."""
-    from indirect.embedding import embed_images, embed_texts
-    from indirect.notions import prompt_set
-    from indirect.pipeline import load_dataset
+def search_notion(cfg: DictConfig, labelled: LabelledImages) -> Notion:
+    """The run's notion: ``dataset.notions.<notion.name>`` (or a label column) with ``prompts``
+    over it, or, without ``notion.name`` (``notion=custom``), the prompt set alone: searching
+    needs prompts, not labels."""
+    name = OmegaConf.select(cfg, "notion.name", throw_on_missing=False)
+    if name:
+        return lookup_notion(cfg.dataset, str(name), cfg.get("prompts"), labelled)
+    return prompt_notion(cfg.dataset, cfg.get("prompts"))
 
-    labelled = load_dataset(cfg.dataset)
-    if queries:
-        check_query_images(queries, labelled)
-    spec = cfg.get("prompts")
-    if spec is None:
-        raise PromptError(f"no prompt set for dataset '{cfg.dataset.name}'; pass prompts=custom "
-                          "'prompts.vocabulary=[red,green,blue]' 'prompts.templates=[\"a {} shape\"]'")
-    notion = OmegaConf.select(cfg, "notion.name", throw_on_missing=False) or "custom"
-    prompts = prompt_set(cfg, conf_dir, str(notion), labelled, cfg.get("max_prompts"), cfg.seed, spec=spec)
+
+def collection_embeddings(cfg: DictConfig, queries: list[str] | None = None) -> Collection:
+    """The experiment's inputs and embeddings stages for a search: the dataset, the notion's
+    prompts, the backbone and the cached image and prompt embeddings of every readable image
+    (labelled or not)."""
     if cfg.embed.get("shard") is not None:
         raise ConfigError("embed.shard is set; search embeds the whole collection: leave embed.shard=null "
                           "(merge sharded caches with scripts/merge_shards.py first)")
-    backbone = instantiate(cfg.backbone)
-    if cfg.n_components > backbone.embed_dim:
-        raise ConfigError(f"n_components={cfg.n_components} exceeds the {backbone.embed_dim}-d embeddings of "
-                          f"{backbone.name}; set n_components<={backbone.embed_dim}")
-    embedded = embed_images(backbone, labelled, cfg.paths.cache_dir, **OmegaConf.to_container(cfg.embed, resolve=True))
+    labelled = load_dataset(cfg.dataset)
+    if queries:
+        check_query_images(queries, labelled)
+    notion = search_notion(cfg, labelled)
+    prompts = notion.prompts(labelled, cfg.get("max_prompts"), int(cfg.seed))
+    backbone = build(cfg.backbone)
+    check_dimensions([MethodSpec("projector", cfg.projector)], backbone)
+    embedded = image_embeddings(cfg, backbone, labelled)
     if embedded is None or not embedded.ids:
         raise CacheError(f"no image of {labelled.root} could be embedded; check the folder and embed.on_bad_image")
     text = embed_texts(backbone, prompts, cfg.paths.cache_dir)
-    return Collection(labelled, backbone, prompts, embedded.ids, embedded.embeddings, text)
+    return Collection(labelled, notion, backbone, prompts, embedded.ids, embedded.embeddings, text)
 
 
-def display_column(cfg: DictConfig, labelled: LabelledImages) -> str | None:
+def display_column(notion: Notion, labelled: LabelledImages) -> str | None:
     """The notion's label column when the dataset has it (labels shown, agreement outlined), else None."""
-    notion = OmegaConf.select(cfg, "notion.name", throw_on_missing=False)
-    if not notion:
+    if not notion.column:
         return None
-    column = str((cfg.dataset.get("notions") or {}).get(notion, notion))
-    if column not in labelled.labels.columns:
-        log.info("no '%s' labels in dataset '%s': neighbours shown without labels", column, cfg.dataset.name)
+    if notion.column not in labelled.labels.columns:
+        log.info("no '%s' labels in dataset '%s': neighbours shown without labels", notion.column, labelled.name)
         return None
-    return column
+    return notion.column
 
 
-def search(cfg: DictConfig, conf_dir: Path, output_dir: Path, tracker=None) -> dict:
+def without_notion_name(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with a missing ``notion.name`` (``notion=custom`` alone) read as none: a search
+    needs a prompt set, not a label column."""
+    if OmegaConf.is_missing(cfg.notion, "name"):
+        cfg = cfg.copy()
+        cfg.notion.name = None
+    return cfg
+
+
+def search(cfg: DictConfig, output_dir: Path, tracker=None) -> dict:
     """Fit the space, answer ``cfg.queries``, write the run directory; returns the file paths."""
+    cfg = without_notion_name(cfg)
+    validate(cfg)
     queries, top_k = check_request(cfg)
-    found = collection_embeddings(cfg, conf_dir, queries)
+    found = collection_embeddings(cfg, queries)
     backbone_config = OmegaConf.to_container(cfg.backbone, resolve=True)
-    column = display_column(cfg, found.labelled)
+    column = display_column(found.notion, found.labelled)
     space = NotionSpace.from_embeddings(
         found.prompt_embeddings, found.ids, found.image_embeddings, found.prompts, cfg.projector, cfg.n_components,
         seed=cfg.seed, backbone=found.backbone, backbone_config=backbone_config, root=found.labelled.root,
