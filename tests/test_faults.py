@@ -251,6 +251,13 @@ def test_one_class_run_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "run" / "results.json").exists()
 
 
+def test_a_run_with_singleton_classes_is_refused_naming_notion_and_column(tmp_path):
+    root = write_image_folder(tmp_path / "img", per_class=1)
+    message = refusal(tmp_path, *FOLDER, f"dataset.root={root}", *TINY)
+    assert message.startswith("notion 'label' (label column 'label') of dataset 'folder': 3 class(es) over 3 image(s), "
+                              "0 with at least two"), message
+
+
 def test_all_unreadable_run_stops_with_one_line(tmp_path):
     root = tmp_path / "bad"
     for name in COLOURS:
