@@ -369,6 +369,16 @@ def test_bad_embed_options_name_the_value_and_the_fix(tmp_path, tiny, option, va
         embed_images(tiny, data, tmp_path, **{**QUICK, option: value})
 
 
+@pytest.mark.parametrize("override", ["embed.chunk_size=0", "embed.batch_size=-5", "seed=abc", "evaluation.k=0"])
+def test_item_6_values_are_refused_before_anything_loads(tmp_path, override):
+    from indirect.experiment.validation import validate
+
+    with pytest.raises(ConfigError) as caught:
+        validate(compose_config(tmp_path, override))
+    name, value = override.split("=")
+    assert str(caught.value).startswith(f"{name}={value if value != 'abc' else repr(value)} ") and "\n" not in str(caught.value)
+
+
 def test_negative_batch_size_run_stops_without_the_shard_hint(tmp_path, image_folder):
     message = refusal(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "embed.batch_size=-5")
     assert "embed.batch_size=-5" in message and "num_shards" not in message
