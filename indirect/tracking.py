@@ -41,7 +41,7 @@ class NoTracker:
     def start(self, config: dict, run_dir: Path, tags: list[str], name: str, group: str | None = None) -> None:
         pass
 
-    def log_results(self, results: dict) -> None:
+    def log_results(self, results: dict, table_columns: list[str], table_rows: list[list]) -> None:
         pass
 
     def log_images(self, images: dict[str, Path]) -> None:
@@ -53,9 +53,9 @@ class NoTracker:
 
 class WandbTracker(NoTracker):
     """Summary metrics under ``<method>/<metric>`` (e.g. ``indirect/precision_at_1``, the
-    mean over repetitions, plus ``.../std``), the run's table (the columns of its results.csv) as
-    a W&B table, the resolved config, tags (dataset, notion, backbone, projector), and the sweep
-    as the W&B group. Analysis figures are logged as images, the analyses' numeric summary values
+    mean over repetitions, plus ``.../std``), the run's table (``indirect.reporting.run_rows``:
+    the columns of its results.csv) as a W&B table, the resolved config, tags (dataset, notion,
+    backbone, projector), and the sweep as the W&B group. Analysis figures are logged as images, the analyses' numeric summary values
     under ``analysis/<key>`` (nested dicts as ``analysis/<key>/<name>``), whatever the analysis."""
 
     def __init__(self, project: str = "indirect", mode: str = "offline", entity: str | None = None,
@@ -80,10 +80,8 @@ class WandbTracker(NoTracker):
             self.run = None
 
     @_guarded
-    def log_results(self, results):
+    def log_results(self, results, table_columns, table_rows):
         import wandb
-
-        from indirect.reporting import run_rows
 
         if self.run is None:
             return
@@ -92,8 +90,7 @@ class WandbTracker(NoTracker):
                 self.run.summary[f"{method}/{metric}"] = stats["mean"]
                 self.run.summary[f"{method}/{metric}/std"] = stats["std"]
         self.run.summary.update(numeric_values(results.get("analysis") or {}, "analysis"))
-        columns, rows = run_rows(results)
-        self.run.log({"results": wandb.Table(columns=columns, data=rows)})
+        self.run.log({"results": wandb.Table(columns=table_columns, data=table_rows)})
 
     @_guarded
     def log_images(self, images):

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, run_train_eval
+from indirect.reporting import run_rows
 from indirect.tracking import WandbTracker
 
 
@@ -33,7 +34,7 @@ def test_summary_keys_name_method_metric_and_any_analysis_value():
                "methods": {"indirect": {"precision_at_1": {"mean": 0.9, "std": 0.01, "runs": [0.89, 0.91]}}},
                "analysis": {"saliency_object_share": {"raw backbone": 0.1, "indirect: color": 0.12},
                             "embedding_map_points": 40, "embedding_map": "/run/embedding_map.png"}}
-    tracker.log_results(results)
+    tracker.log_results(results, *run_rows(results))
     assert tracker.run.summary == {"indirect/precision_at_1": 0.9, "indirect/precision_at_1/std": 0.01,
                                    "analysis/saliency_object_share/raw backbone": 0.1,
                                    "analysis/saliency_object_share/indirect: color": 0.12,

@@ -61,10 +61,10 @@ def aligned_labels(labels: pd.Series, ids: list[str]) -> tuple[list[int], np.nda
     return keep, values.iloc[keep].astype(str).to_numpy()
 
 
-def measurable(labels: np.ndarray, notion: Notion, dataset: str) -> np.ndarray:
-    """``labels`` when they can give a figure (two classes with two images each), else a one-line refusal."""
+def measurable(labels: np.ndarray, notion: Notion, dataset: str) -> None:
+    """Refuse, in one line naming the notion and its column, labels that give no figure (fewer than
+    two classes with two images each)."""
     require_measurable(labels, f"notion '{notion.name}' (label column '{notion.column}') of dataset '{dataset}'")
-    return labels
 
 
 def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbeddings) -> Embeddings:

@@ -34,7 +34,7 @@ def build_results(cfg: DictConfig, backbone, inputs: Inputs, embeddings: Embeddi
 
 def write_results(results: dict, output_dir: Path, tracker=None, images: dict[str, Path] | None = None) -> None:
     """Local files first (results.json, .md, .csv), then the tracker, which may fail harmlessly."""
-    from indirect.reporting import console_table, write_run_tables
+    from indirect.reporting import console_table, run_rows, write_run_tables
 
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(to_json(results, indent=2))
@@ -45,6 +45,6 @@ def write_results(results: dict, output_dir: Path, tracker=None, images: dict[st
                    "n_prompts": results["ignored"]["n_prompts"], "methods": results["ignored"]["methods"]}
         print(console_table(ignored))
     if tracker is not None:
-        tracker.log_results(results)
+        tracker.log_results(results, *run_rows(results))
         if images:
             tracker.log_images(images)
