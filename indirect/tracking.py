@@ -55,8 +55,9 @@ class WandbTracker(NoTracker):
     """Summary metrics under ``<method>/<metric>`` (e.g. ``indirect/precision_at_1``, the
     mean over repetitions, plus ``.../std``), the run's table (``indirect.reporting.run_rows``:
     the columns of its results.csv) as a W&B table, the resolved config, tags (dataset, notion,
-    backbone, projector), and the sweep as the W&B group. Analysis figures are logged as images, the analyses' numeric summary values
-    under ``analysis/<key>`` (nested dicts as ``analysis/<key>/<name>``), whatever the analysis."""
+    backbone, projector), and the sweep as the W&B group. Analysis figures are logged as images,
+    the analyses' numeric summary values under ``analysis/<key>`` (nested dicts as
+    ``analysis/<key>/<name>``), whatever the analysis."""
 
     def __init__(self, project: str = "indirect", mode: str = "offline", entity: str | None = None,
                  group: str | None = None, init_timeout: float = 10.0):
