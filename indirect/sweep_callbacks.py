@@ -2,6 +2,9 @@
 
 :class:`SweepDirectory` is a Hydra callback installed for every run by conf/hydra/default.yaml:
 
+- before a run or a multirun, a ``hydra.run.dir`` / ``hydra.sweep.dir`` that cannot be created
+  (an ancestor that is a file, a folder without write permission, a read-only disk) is one
+  line naming the path and the fix, exit 2, instead of Hydra's traceback from its own ``mkdir``;
 - at the start of a multirun, a ``hydra.sweep.dir`` that already holds a sweep (the Makefile's
   fixed sweep folders, a rerun) is moved aside whole, to ``<dir>.previous-<when that sweep
   started>``, and said so on stdout; the new sweep gets a fresh id in ``<dir>/.sweep_id``;
@@ -24,7 +27,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
-from indirect.errors import SweepError
+from indirect.errors import ConfigError, SweepError, UserError
 from indirect.reporting.jobs import ERROR_FILES, SWEEP_ID_FILE, collect_jobs, varying_keys
 
 OUTCOME_FILES = ERROR_FILES + ("results.json", "results.md", "results.csv", "results.tex")
@@ -58,6 +61,26 @@ def archive_previous_sweep(sweep_dir) -> Path | None:
     return target
 
 
+def require_writable(folder, key: str) -> None:
+    """Refuse a ``key`` folder that cannot be created or written, before Hydra creates it (without creating it:
+    the run directory's ``${now:...}`` may resolve to another second when Hydra does)."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        reason = f"{existing} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"{existing} is not writable"
+    else:
+        return
+    raise ConfigError(f"{key}={folder} cannot be created ({reason}); set {key} (or paths.log_dir) to a writable folder")
+
+
+def stop(error: UserError) -> None:
+    """A callback's user error as the entry point shows one: one line on stderr, exit 2."""
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(2) from error
+
+
 def clear_outcome(run_dir) -> list[str]:
     """Remove the outcome files an earlier run left in ``run_dir``; return their names."""
     removed = []
@@ -80,13 +103,19 @@ def failed_jobs(sweep_dir) -> tuple[list[str], int]:
 class SweepDirectory(Callback):
     """Keeps a sweep folder to one sweep and a run folder to one outcome; fails a sweep with a failed job."""
 
+    def on_run_start(self, config, **kwargs) -> None:
+        try:
+            require_writable(str(config.hydra.run.dir), "hydra.run.dir")
+        except UserError as error:
+            stop(error)
+
     def on_multirun_start(self, config, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
+            require_writable(sweep_dir, "hydra.sweep.dir")
             archived = archive_previous_sweep(sweep_dir)
-        except SweepError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
+        except UserError as error:
+            stop(error)
         if archived is not None:
             print(f"{sweep_dir} held an earlier sweep: archived to {archived} (the report reads only this sweep's jobs)")
         sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,17 @@ def _guarded(method):
     return wrapper
 
 
+def numeric_values(values: dict, prefix: str) -> dict[str, float]:
+    """The numbers in a nested dict, keyed ``prefix/<key>/<key>...``; strings (file paths) are left out."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(numeric_values(value, f"{prefix}/{key}"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"{prefix}/{key}"] = value
+    return flat
+
+
 class NoTracker:
     def start(self, config: dict, run_dir: Path, tags: list[str], name: str, group: str | None = None) -> None:
         pass
@@ -42,10 +53,11 @@ class NoTracker:
 
 class WandbTracker(NoTracker):
     """Summary metrics under ``<method>/<metric>`` (e.g. ``indirect/precision_at_1``, the
-    mean over repetitions, plus ``.../std``), the results table as a W&B table, the resolved
-    config, tags (dataset, notion, backbone, projector), and the sweep as the W&B group. Analysis
-    figures are logged as images; the saliency object-mask shares (demo world) as summary values
-    ``saliency/object_share/<column>``."""
+    mean over repetitions, plus ``.../std``), the run's table (``indirect.reporting.run_rows``:
+    the columns of its results.csv) as a W&B table, the resolved config, tags (dataset, notion,
+    backbone, projector), and the sweep as the W&B group. Analysis figures are logged as images,
+    the analyses' numeric summary values under ``analysis/<key>`` (nested dicts as
+    ``analysis/<key>/<name>``), whatever the analysis."""
 
     def __init__(self, project: str = "indirect", mode: str = "offline", entity: str | None = None,
                  group: str | None = None, init_timeout: float = 10.0):
@@ -78,9 +90,7 @@ class WandbTracker(NoTracker):
             for metric, stats in metrics.items():
                 self.run.summary[f"{method}/{metric}"] = stats["mean"]
                 self.run.summary[f"{method}/{metric}/std"] = stats["std"]
-        shares = (results.get("analysis") or {}).get("saliency_object_share") or {}
-        for title, share in shares.items():  # demo world: saliency mass inside the object mask
-            self.run.summary[f"saliency/object_share/{title}"] = share
+        self.run.summary.update(numeric_values(results.get("analysis") or {}, "analysis"))
         self.run.log({"results": wandb.Table(columns=table_columns, data=table_rows)})
 
     @_guarded

@@ -37,6 +37,8 @@ SYNTHETIC_FRAMES = {
     6: ("pickup", (0.1667, 2.0, 2.0), (0.0, 0.0, 0.0), "blue", "black"),   # (0, 0, 255): exact
     7: ("coupe", (0.1667, 2.0, 1.0), (0.0, 0.0, 0.2), "navy", "black"),    # bg (26, 26, 26): nearest black
     8: ("coupe", (0.0, 0.0, 1.6), (0.0, 0.0, 0.2), "silver", "black"),     # (204, 204, 204): nearest silver
+    9: ("coupe", (0.5, 2.0, 1.0), (0.0, 0.0, 0.2), "maroon", "black"),     # second maroon and black cars: the
+    10: ("sedan", (0.0, 0.0, 0.0), (0.5, 2.0, 1.0), "black", "maroon"),    # colour notion has two measurable classes
     1001: ("coupe", (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), "black", "black"),
 }
 
@@ -166,8 +168,11 @@ CUB_TICKS = {
     1: [(260, 4), (261, 4), (8, 4)],          # tie on certainty -> no primary colour; cone bill
     2: [(7, 2), (3, 2)],                      # no primary colour; tie on bill -> none
     3: [(249, 3), (2, 4), (11, 4)],           # blue; dagger
+    4: [(260, 3), (1, 4)],                    # second black and curved: both notions have two measurable classes
+    5: [(249, 4), (8, 2)],                    # second blue and cone
 }
-CUB_EXPECTED = {0: ("black", "curved (up or down)"), 1: (None, "cone"), 2: (None, None), 3: ("blue", "dagger")}
+CUB_EXPECTED = {0: ("black", "curved (up or down)"), 1: (None, "cone"), 2: (None, None), 3: ("blue", "dagger"),
+                4: ("black", "curved (up or down)"), 5: ("blue", "cone"), 6: (None, None)}
 
 
 def cub_class_folder(class_id: int) -> str:
@@ -231,7 +236,7 @@ DEEPFASHION_TEST = [
     ("Jeans", {"solid", "sleeveless", "no_dress", "no_neckline", "denim", "tight"}),
     ("Jeans", {"striped", "graphic", "sleeveless", "no_dress", "no_neckline", "denim", "tight"}),
     ("Dress", {"floral", "sleeveless", "maxi_length", "v_neckline", "chiffon", "loose"}),
-    ("Dress", {"pleated", "short_sleeve", "mini_length", "square_neckline", "tight"}),
+    ("Dress", {"pleated", "short_sleeve", "maxi_length", "square_neckline", "tight"}),  # length: two measurable classes
     ("Tee", {"graphic", "short_sleeve", "no_dress", "crew_neckline", "cotton", "conventional"}),
     ("Tee", {"solid", "short_sleeve", "no_dress", "crew_neckline", "knit", "loose"}),
 ]

@@ -31,7 +31,7 @@ def test_attribute_labels_follow_the_certainty_rule(tmp_path):
         row = data.labels.iloc[index]
         assert (None if pd.isna(row["primary_color"]) else row["primary_color"]) == color
         assert (None if pd.isna(row["bill_shape"]) else row["bill_shape"]) == bill
-    assert data.unlabelled == {"primary_color": 5, "bill_shape": 4}
+    assert data.unlabelled == {"primary_color": 3, "bill_shape": 2}
 
 
 @pytest.mark.parametrize("where", ["base", "attributes"])

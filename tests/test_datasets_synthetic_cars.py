@@ -27,7 +27,7 @@ def test_renderer_hsv_is_shifted_and_halved_before_naming():
 
 def test_loads_frames_up_to_the_limit_with_colour_names(tmp_path):
     data = load_synthetic_cars(make_synthetic_cars(tmp_path))
-    assert len(data) == 8 and "cars/1001.png" not in data.ids
+    assert len(data) == 10 and "cars/1001.png" not in data.ids
     for frame, (model, _, _, color, background) in SYNTHETIC_FRAMES.items():
         if frame <= 1000:
             row = data.labels.loc[f"cars/{frame}.png"]
@@ -37,7 +37,7 @@ def test_loads_frames_up_to_the_limit_with_colour_names(tmp_path):
 
 
 def test_frames_none_keeps_every_frame(tmp_path):
-    assert len(load_synthetic_cars(make_synthetic_cars(tmp_path), frames=None)) == 9
+    assert len(load_synthetic_cars(make_synthetic_cars(tmp_path), frames=None)) == 11
     assert len(load_synthetic_cars(tmp_path / "synthetic_cars", frames=3)) == 3
 
 

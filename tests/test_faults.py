@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -251,6 +252,13 @@ def test_one_class_run_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "run" / "results.json").exists()
 
 
+def test_a_run_with_singleton_classes_is_refused_naming_notion_and_column(tmp_path):
+    root = write_image_folder(tmp_path / "img", per_class=1)
+    message = refusal(tmp_path, *FOLDER, f"dataset.root={root}", *TINY)
+    assert message.startswith("notion 'label' (label column 'label') of dataset 'folder': 3 class(es) over 3 image(s), "
+                              "0 with at least two"), message
+
+
 def test_all_unreadable_run_stops_with_one_line(tmp_path):
     root = tmp_path / "bad"
     for name in COLOURS:
@@ -361,9 +369,41 @@ def test_bad_embed_options_name_the_value_and_the_fix(tmp_path, tiny, option, va
         embed_images(tiny, data, tmp_path, **{**QUICK, option: value})
 
 
+@pytest.mark.parametrize("override", ["embed.chunk_size=0", "embed.batch_size=-5", "seed=abc", "evaluation.k=0"])
+def test_item_6_values_are_refused_before_anything_loads(tmp_path, override):
+    from indirect.experiment.validation import validate
+
+    with pytest.raises(ConfigError) as caught:
+        validate(compose_config(tmp_path, override))
+    name, value = override.split("=")
+    assert str(caught.value).startswith(f"{name}={value if value != 'abc' else repr(value)} ") and "\n" not in str(caught.value)
+
+
 def test_negative_batch_size_run_stops_without_the_shard_hint(tmp_path, image_folder):
     message = refusal(tmp_path, *FOLDER, f"dataset.root={image_folder}", *TINY, "embed.batch_size=-5")
     assert "embed.batch_size=-5" in message and "num_shards" not in message
+
+
+@pytest.mark.parametrize("hook, key, leaf", [("on_run_start", "run", "run"), ("on_multirun_start", "sweep", "m")])
+def test_an_uncreatable_hydra_dir_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, hook, key, leaf):
+    from omegaconf import OmegaConf
+
+    from indirect.sweep_callbacks import SweepDirectory
+
+    def start(parent):
+        config = OmegaConf.create({"hydra": {"run": {"dir": str(parent / "run")}, "sweep": {"dir": str(parent / "m")}}})
+        with pytest.raises(SystemExit) as stopped:
+            getattr(SweepDirectory(), hook)(config)
+        assert stopped.value.code == 2
+        return capsys.readouterr().err
+
+    (tmp_path / "file").write_text("")
+    assert start(tmp_path / "file") == (f"error: hydra.{key}.dir={tmp_path / 'file' / leaf} cannot be created "
+                                        f"({tmp_path / 'file'} is a file, not a folder); set hydra.{key}.dir "
+                                        "(or paths.log_dir) to a writable folder\n")
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    assert f"({tmp_path} is not writable)" in start(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
 
 
 def test_merge_only_on_an_unsharded_cache_does_not_blame_shards_alone(tmp_path, tiny):

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, run_train_eval
+from indirect.reporting import run_rows
 from indirect.tracking import WandbTracker
 
 
@@ -25,17 +26,22 @@ def test_wandb_offline_run_holds_the_results_table_and_the_saliency_image(tmp_pa
     assert len(glob.glob(f"{runs[0]}/files/media/images/saliency_*.png")) == 1
 
 
-def test_summary_keys_name_method_metric_and_saliency_columns():
+def test_summary_keys_name_method_metric_and_any_analysis_value():
     logged = []
     tracker = WandbTracker()
     tracker.run = SimpleNamespace(summary={}, log=logged.append)
-    results = {"methods": {"indirect": {"precision_at_1": {"mean": 0.9, "std": 0.01}}},
-               "analysis": {"saliency_object_share": {"raw backbone": 0.1, "indirect: color": 0.12}}}
-    tracker.log_results(results, ["method", "P@1"], [["indirect", "90.0"]])
+    results = {"dataset": "shapes", "notion": "color", "backbone": "demo", "n_images": 4, "n_prompts": 2,
+               "methods": {"indirect": {"precision_at_1": {"mean": 0.9, "std": 0.01, "runs": [0.89, 0.91]}}},
+               "analysis": {"saliency_object_share": {"raw backbone": 0.1, "indirect: color": 0.12},
+                            "embedding_map_points": 40, "embedding_map": "/run/embedding_map.png"}}
+    tracker.log_results(results, *run_rows(results))
     assert tracker.run.summary == {"indirect/precision_at_1": 0.9, "indirect/precision_at_1/std": 0.01,
-                                   "saliency/object_share/raw backbone": 0.1,
-                                   "saliency/object_share/indirect: color": 0.12}
-    assert len(logged) == 1 and "results" in logged[0]
+                                   "analysis/saliency_object_share/raw backbone": 0.1,
+                                   "analysis/saliency_object_share/indirect: color": 0.12,
+                                   "analysis/embedding_map_points": 40}
+    [table] = [entry["results"] for entry in logged]
+    assert table.columns[:5] == ["method", "upper_bound", "n_runs", "P@1 mean", "P@1 std"]
+    assert table.data[0][:5] == ["indirect", False, 2, pytest.approx(90.0), pytest.approx(1.0)]
 
 
 def test_online_wandb_without_a_server_gives_up_after_init_timeout_in_one_line(tmp_path, monkeypatch, caplog):

@@ -18,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from indirect.embedding import embed_images, embed_texts
 from indirect.embedding.image_cache import ImageEmbeddings
 from indirect.experiment.inputs import Inputs
+from indirect.metrics.evaluate import require_measurable
+from indirect.notions import Notion
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,17 @@ def aligned_labels(labels: pd.Series, ids: list[str]) -> tuple[list[int], np.nda
     return keep, values.iloc[keep].astype(str).to_numpy()
 
 
+def measurable(labels: np.ndarray, notion: Notion, dataset: str) -> None:
+    """Refuse, in one line naming the notion and its column, labels that give no figure (fewer than
+    two classes with two images each)."""
+    require_measurable(labels, f"notion '{notion.name}' (label column '{notion.column}') of dataset '{dataset}'")
+
+
 def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbeddings) -> Embeddings:
-    """Keep the images labelled for the notion, embed the prompts (and the ignored notion's)."""
+    """Keep the images labelled for the notion, embed the prompts (and the ignored notion's); labels
+    that cannot be measured are refused before any prompt is embedded."""
     keep, labels = aligned_labels(inputs.labels, embedded.ids)
+    measurable(labels, inputs.notion, str(cfg.dataset.name))
     if len(keep) < len(embedded.ids):
         log.warning("%d image(s) without a '%s' label left out of the evaluation", len(embedded.ids) - len(keep),
                     inputs.notion.column)
@@ -70,5 +80,6 @@ def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbed
                         len(embedded.skipped_ids))
     if inputs.ignore is not None:
         result.ignore_keep, result.ignore_labels = aligned_labels(inputs.ignore_labels, ids)
+        measurable(result.ignore_labels, inputs.ignore, str(cfg.dataset.name))
         result.ignore_text = embed_texts(backbone, inputs.ignore_prompts, cfg.paths.cache_dir)
     return result

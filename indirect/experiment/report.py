@@ -32,18 +32,9 @@ def build_results(cfg: DictConfig, backbone, inputs: Inputs, embeddings: Embeddi
     return results
 
 
-def table_rows(results: dict) -> tuple[list[str], list[list]]:
-    """The results as a W&B table: one row per method, each metric's mean and std over the seeds."""
-    metrics = list(dict.fromkeys(m for per_method in results["methods"].values() for m in per_method))
-    columns = ["method", *(c for m in metrics for c in (m, f"{m}_std"))]
-    rows = [[method, *(v for m in metrics for v in (stats[m]["mean"], stats[m]["std"]))]
-            for method, stats in results["methods"].items()]
-    return columns, rows
-
-
 def write_results(results: dict, output_dir: Path, tracker=None, images: dict[str, Path] | None = None) -> None:
     """Local files first (results.json, .md, .csv), then the tracker, which may fail harmlessly."""
-    from indirect.reporting import console_table, write_run_tables
+    from indirect.reporting import console_table, run_rows, write_run_tables
 
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(to_json(results, indent=2))
@@ -54,6 +45,6 @@ def write_results(results: dict, output_dir: Path, tracker=None, images: dict[st
                    "n_prompts": results["ignored"]["n_prompts"], "methods": results["ignored"]["methods"]}
         print(console_table(ignored))
     if tracker is not None:
-        tracker.log_results(results, *table_rows(results))
+        tracker.log_results(results, *run_rows(results))
         if images:
             tracker.log_images(images)

@@ -11,7 +11,7 @@ from .figures import plot_sweep
 from .jobs import collect_jobs
 from .results import load_results, summarize_runs
 from .sweep import write_sweep_report
-from .tables import console_table, results_table, write_run_tables
+from .tables import console_table, results_table, run_rows, write_run_tables
 
 __all__ = [
     "ResultsError",
@@ -21,6 +21,7 @@ __all__ = [
     "load_results",
     "plot_sweep",
     "results_table",
+    "run_rows",
     "summarize_runs",
     "write_run_tables",
     "write_sweep_report",

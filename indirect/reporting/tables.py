@@ -175,25 +175,41 @@ def _markdown(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _csv(table: Table) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    header = ["method", "upper_bound", "n_runs"]
+def csv_rows(table: Table) -> tuple[list[str], list[list]]:
+    """The CSV's columns and rows (values x100 as floats, None where there is none): what results.csv
+    holds and what a tracker logs as its table."""
+    columns = ["method", "upper_bound", "n_runs"]
     for m in table.metrics:
-        header += [f"{metric_label(m)} mean", f"{metric_label(m)} std"]
-    writer.writerow(header + ["dataset", "notion", "protocol", "backbone", "setting", "job", "status", "reason"])
+        columns += [f"{metric_label(m)} mean", f"{metric_label(m)} std"]
+    columns += ["dataset", "notion", "protocol", "backbone", "setting", "job", "status", "reason"]
+    rows = []
     for row in table.rows:
         values = []
         for m in table.metrics:
             summary = None if row.not_applicable is not None else row.metrics[m]
-            values += ["", ""] if summary is None else [f"{100 * summary['mean']:.4f}", f"{100 * summary['std']:.4f}"]
+            values += [None, None] if summary is None else [100 * summary["mean"], 100 * summary["std"]]
         status = "ok" if row.not_applicable is None else "not applicable"
-        writer.writerow([row.method, row.upper_bound, row.n_runs, *values, row.context["dataset"], row.context["notion"],
-                         row.job.results.get("protocol", ""), row.job.results["backbone"], row.context["setting"],
-                         row.job.name, status, row.not_applicable or ""])
+        rows.append([row.method, row.upper_bound, row.n_runs, *values, row.context["dataset"], row.context["notion"],
+                     row.job.results.get("protocol", ""), row.job.results["backbone"], row.context["setting"],
+                     row.job.name, status, row.not_applicable or ""])
     for job in table.problems:
-        writer.writerow(["", "", ""] + [""] * (2 * len(table.metrics))
-                        + ["", "", "", "", " ".join(job.overrides), job.name, job.status, job.reason])
+        rows.append(["", "", ""] + [None] * (2 * len(table.metrics))
+                    + ["", "", "", "", " ".join(job.overrides), job.name, job.status, job.reason])
+    return columns, rows
+
+
+def run_rows(results: dict) -> tuple[list[str], list[list]]:
+    """One run's table as (columns, rows), the columns of its results.csv (for a tracker's table)."""
+    return csv_rows(build_table([run_job(results)]))
+
+
+def _csv(table: Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    columns, rows = csv_rows(table)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else f"{v:.4f}" if isinstance(v, float) else v for v in row])
     return out.getvalue()
 
 
