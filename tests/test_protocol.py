@@ -95,3 +95,59 @@ def test_improved_protocol_pads_pca_and_normalises_clip(tmp_path):
     assert set(results["methods"]) == {"clip", "pca"}
     assert np.allclose(np.linalg.norm(objects.projectors["clip"].transform(objects.image_embeddings), axis=1), 1.0,
                        atol=1e-5)
+
+
+def protocols_table():
+    """scripts/protocols_table.py as a module (scripts/ is not a package)."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("protocols_table", ROOT / "scripts" / "protocols_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_results(notion: str, protocol: str, pca: float | None) -> dict:
+    def metrics(p1, mapr):
+        return {"precision_at_1": {"mean": p1, "std": 0.0, "runs": [p1]},
+                "mean_average_precision_at_r": {"mean": mapr, "std": 0.0, "runs": [mapr]}}
+    results = {"dataset": "shapes", "notion": notion, "backbone": "demo", "n_images": 10, "n_prompts": 44,
+               "n_components": 128, "repetitions": 2, "protocol": protocol,
+               "methods": {"indirect": metrics(0.9, 0.7), "clip": metrics(0.8, 0.1)}}
+    if pca is None:
+        results["not_applicable"] = {"pca": "PCA finds at most 44 components"}
+    else:
+        results["methods"]["pca"] = metrics(pca, 0.5)
+    return results
+
+
+def write_sweep(folder, jobs):
+    for number, results in enumerate(jobs):
+        job = folder / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- protocol={results['protocol']}\n- notion={results['notion']}\n")
+        (job / "results.json").write_text(json.dumps(results))
+
+
+def test_protocols_table_puts_both_protocols_side_by_side_with_not_applicable_as_dash(tmp_path, capsys):
+    main = protocols_table().main
+
+    write_sweep(tmp_path / "sweep", [fake_results("color", "improved", 0.95), fake_results("color", "paper", None)])
+    assert main([str(tmp_path / "sweep")]) == 0
+    table = (tmp_path / "sweep" / "protocols.md").read_text()
+    assert "| notion | method | P@1 improved | MAP@R improved | P@1 paper | MAP@R paper |" in table
+    assert "| color | pca | 95.0 ± 0.0 | 50.0 ± 0.0 | - | - |" in table
+    assert "| color | clip | 80.0 ± 0.0 | 10.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 |" in table
+    assert "pca under protocol=paper: not applicable (PCA finds at most 44 components)" in table
+
+
+def test_protocols_table_refuses_a_sweep_without_both_protocols(tmp_path, capsys):
+    main = protocols_table().main
+
+    write_sweep(tmp_path / "sweep", [fake_results("color", "improved", 0.95)])
+    assert main([str(tmp_path / "sweep")]) == 2
+    assert "notion color has no protocol=paper job" in capsys.readouterr().err
+    assert not (tmp_path / "sweep" / "protocols.md").exists()
+
