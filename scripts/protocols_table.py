@@ -62,10 +62,11 @@ def render(table: dict[str, dict[str, dict]]) -> str:
             lines.append(f"| {notion} | {method} | " + " | ".join(cells) + " |")
             for p in PROTOCOLS:
                 if method in (runs[p].get("not_applicable") or {}):
-                    reasons[(p, method)] = runs[p]["not_applicable"][method]
+                    reasons[(notion, p, method)] = runs[p]["not_applicable"][method]
     lines += ["", f"Values ×100, mean ± population std over {'/'.join(map(str, reps))} seed(s) for the seeded methods "
               "(one run for clip, which has no seed). oracle is an upper bound trained on the evaluation labels."]
-    lines += [f"- {method} under protocol={p}: not applicable ({reason})." for (p, method), reason in reasons.items()]
+    lines += [f"- {notion}, {method} under protocol={p}: not applicable ({reason})."
+              for (notion, p, method), reason in reasons.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -140,7 +140,7 @@ def test_protocols_table_puts_both_protocols_side_by_side_with_not_applicable_as
     assert "| notion | method | P@1 improved | MAP@R improved | P@1 paper | MAP@R paper |" in table
     assert "| color | pca | 95.0 ± 0.0 | 50.0 ± 0.0 | - | - |" in table
     assert "| color | clip | 80.0 ± 0.0 | 10.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 |" in table
-    assert "pca under protocol=paper: not applicable (PCA finds at most 44 components)" in table
+    assert "color, pca under protocol=paper: not applicable (PCA finds at most 44 components)" in table
 
 
 def test_protocols_table_refuses_a_sweep_without_both_protocols(tmp_path, capsys):
