@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.indirect-installed
 ARGS ?=
 
-.PHONY: help install run test test-all demo-sweep report bench paper sweep-dims sweep-prompts sweep-clip-size saliency-demo embed-shards device-check clean
+.PHONY: help install run test test-all demo-sweep protocols report bench paper sweep-dims sweep-prompts sweep-clip-size saliency-demo embed-shards device-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ demo-sweep: install  ## the four demo notions x every baseline (5 seeds) as one 
 	$(PY) train_eval.py --multirun experiment=demo_paper hydra.sweep.dir=outputs/multiruns/demo $(ARGS)
 	$(PY) scripts/report.py outputs/multiruns/demo
 
+PROTOCOL_REPS ?= 5
+protocols: install  ## the demo notions x every method under protocol=improved and protocol=paper: one side-by-side table (PROTOCOL_REPS=5)
+	$(PY) train_eval.py --multirun experiment=demo_paper protocol=improved,paper repetitions=$(PROTOCOL_REPS) \
+		logger=none hydra.sweep.dir=outputs/multiruns/protocols $(ARGS)
+	$(PY) scripts/protocols_table.py outputs/multiruns/protocols
+
 report: install  ## sweep report of a multirun directory: make report DIR=outputs/multiruns/<sweep>
 	$(PY) scripts/report.py $(DIR)
 
@@ -39,13 +45,13 @@ bench: install  ## the benchmarks (projectors, evaluation, embedding)
 	$(PY) scripts/bench_projectors.py
 	$(PY) scripts/bench_eval.py
 
-sweep-dims: install  ## metric vs k on the demo world (plot in the multirun folder)
-	$(PY) train_eval.py -m experiment=sweep_dims $(ARGS)
+sweep-dims: install  ## every method vs k (2..256: demo D = 384) on the demo world (ARGS=protocol=paper; plot in the multirun folder)
+	$(PY) train_eval.py -m experiment=sweep_dims n_components=2,4,8,16,32,64,128,256 $(ARGS)
 
 sweep-prompts: install  ## metric vs number of prompts on the demo colour vocabulary
 	$(PY) train_eval.py -m experiment=sweep_prompts max_prompts=4,8,12,16,24,32,44 $(ARGS)
 
-sweep-clip-size: install  ## metric per CLIP size on synthetic cars (needs the three OpenAI checkpoints)
+sweep-clip-size: install  ## every method per CLIP size on synthetic cars (needs the three OpenAI checkpoints; ARGS=protocol=paper)
 	$(PY) train_eval.py -m experiment=sweep_clip_size dataset=synthetic_cars notion=color $(ARGS)
 
 saliency-demo: install  ## saliency grid: colour vs background notion on the demo world

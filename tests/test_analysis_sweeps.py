@@ -46,7 +46,7 @@ def test_sweep_prompts_runs_one_job_per_size_and_seed(tmp_path, image_folder):
 def test_sweep_configs_compose_with_their_sweep_and_plot_callback():
     from hydra import compose, initialize_config_dir
 
-    expected = {"sweep_dims": ("n_components", "2,4,8,16,32,64,128,256"),
+    expected = {"sweep_dims": ("n_components", "2,4,8,16,32,64,128,256,512"),
                 "sweep_prompts": ("max_prompts", "10,20,30,40,50,60,70,80,90,100,110,120,130,140,150"),
                 "sweep_clip_size": ("backbone", "vit_b32_openai,vit_b16_openai,vit_l14_openai")}
     for name, (param, values) in expected.items():
@@ -54,7 +54,8 @@ def test_sweep_configs_compose_with_their_sweep_and_plot_callback():
             cfg = compose("train_eval", overrides=[f"experiment={name}"], return_hydra_config=True)
         assert cfg.hydra.sweeper.params[param] == values
         assert cfg.hydra.callbacks.sweep_plot.param == param
-    assert cfg.compare_with == []
+        if name != "sweep_prompts":   # the k and CLIP-size sweeps run every method, as the paper plots them
+            assert list(cfg.compare_with) == ["clip", "random", "random_transform", "pca", "lae", "ae", "oracle"]
 
 
 @pytest.mark.parametrize("backbones", ["tiny,open_clip"])

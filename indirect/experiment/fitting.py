@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from indirect.errors import ProjectorError
 from indirect.experiment.embeddings import Embeddings
 from indirect.experiment.selection import MethodSpec
+from indirect.projectors import NotApplicable
 
 
 @dataclass
@@ -22,18 +23,38 @@ def fit_method(spec: MethodSpec, seed: int, embeddings: Embeddings):
     data, target = (embeddings.images, embeddings.labels) if projector.fit_on == "images" else (embeddings.text, None)
     try:
         return projector.fit(data, target)
+    except NotApplicable:
+        raise
     except ProjectorError as error:
         raise ProjectorError(f"{spec.key}: {str(error).splitlines()[0]}") from error
 
 
-def fit_methods(specs: list[MethodSpec], seed: int, repetitions: int, embeddings: Embeddings) -> list[FittedMethod]:
+class Fitted(list):
+    """The fitted methods, in order, plus ``not_applicable``: ``{method: reason}`` for the methods
+    whose ``fit`` raised :class:`NotApplicable` (the paper's "-"), none of whose seeds is kept."""
+
+    def __init__(self, methods=(), not_applicable: dict[str, str] | None = None):
+        super().__init__(methods)
+        self.not_applicable = dict(not_applicable or {})
+
+
+def fit_methods(specs: list[MethodSpec], seed: int, repetitions: int, embeddings: Embeddings) -> Fitted:
     """Seeds ``seed .. seed + repetitions - 1`` for a method whose result depends on its seed, one
-    fit otherwise (read off the first fitted instance, since it can depend on options)."""
-    fitted = []
+    fit otherwise (read off the first fitted instance, since it can depend on options). A method
+    the run's options make not applicable is dropped whole, its reason kept."""
+    fitted = Fitted()
     for spec in specs:
+        runs = []
         for repetition in range(repetitions):
-            projector = fit_method(spec, seed + repetition, embeddings)
-            fitted.append(FittedMethod(projector.method_name, seed + repetition, projector))
+            try:
+                projector = fit_method(spec, seed + repetition, embeddings)
+            except NotApplicable as error:
+                name = spec.build(seed, embeddings.ignore_text).method_name
+                fitted.not_applicable[name] = str(error).splitlines()[0]
+                runs = []
+                break
+            runs.append(FittedMethod(projector.method_name, seed + repetition, projector))
             if not projector.depends_on_seed:
                 break
+        fitted.extend(runs)
     return fitted

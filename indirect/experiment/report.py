@@ -25,7 +25,12 @@ def build_results(cfg: DictConfig, backbone, inputs: Inputs, embeddings: Embeddi
         "projector": OmegaConf.select(cfg, "projector._target_"),
         "n_components": int(cfg.n_components), "repetitions": int(cfg.repetitions),
         "upper_bound_methods": upper_bounds, "skipped_images": embeddings.skipped_images,
+        "protocol": str(OmegaConf.select(cfg, "protocol.name", default="improved")),
     }
+    skipped = {name: reason for name, reason in getattr(fitted, "not_applicable", {}).items()
+               if name not in results["methods"]}
+    if skipped:
+        results["not_applicable"] = skipped
     if inputs.ignore is not None:
         results["ignored"] = {"notion": inputs.ignore.name, "n_prompts": len(inputs.ignore_prompts),
                               "methods": {name: summarize_runs(runs) for name, runs in scores.ignored.items()}}
