@@ -91,6 +91,15 @@ def open_rgb(path) -> Image.Image:
         return to_rgb(image)
 
 
+def read_stamped(path) -> tuple[bytes, Stamp]:
+    """A file's bytes and the stamp of exactly those bytes (size and mtime from the open handle,
+    sha1 of what was read, racy when the mtime is too recent to trust)."""
+    with open(path, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        data = handle.read()
+    return data, Stamp(st.st_size, st.st_mtime_ns, hashlib.sha1(data).hexdigest(), time.time_ns() - st.st_mtime_ns < RACY_NS)
+
+
 class ImageDataset(Dataset):
     """Item ``i`` -> (i, preprocessed tensor, error message or "", stamp): an unreadable file does
     not kill the worker; the caller decides to skip it or fail with its path. The stamp (size,
@@ -113,11 +122,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int):
         stamp = UNKNOWN
         try:
-            with open(self.paths[index], "rb") as handle:
-                st = os.fstat(handle.fileno())
-                data = handle.read()
-            stamp = Stamp(st.st_size, st.st_mtime_ns, hashlib.sha1(data).hexdigest(),
-                          time.time_ns() - st.st_mtime_ns < RACY_NS)
+            data, stamp = read_stamped(self.paths[index])
             with Image.open(io.BytesIO(data)) as image:
                 return index, self.preprocess(to_rgb(image, self.draft_size)), "", tuple(stamp)
         except Exception as error:  # PIL raises many types for corrupt or truncated files
@@ -209,14 +214,10 @@ class BytesDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
-        stamp = UNKNOWN
         try:
-            with open(self.paths[index], "rb") as handle:
-                st = os.fstat(handle.fileno())
-                data = handle.read()
+            data, stamp = read_stamped(self.paths[index])
         except OSError as error:
-            return index, torch.zeros(0, dtype=torch.uint8), f"{type(error).__name__}: {error}", tuple(stamp)
-        stamp = Stamp(st.st_size, st.st_mtime_ns, hashlib.sha1(data).hexdigest(), time.time_ns() - st.st_mtime_ns < RACY_NS)
+            return index, torch.zeros(0, dtype=torch.uint8), f"{type(error).__name__}: {error}", tuple(UNKNOWN)
         return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
 
 
