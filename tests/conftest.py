@@ -77,6 +77,19 @@ def run_train_eval(tmp_path: Path, *overrides: str, multirun: bool = False, chec
 TINY = ["backbone=tiny", "embed.num_workers=0", "logger=none", "repetitions=2", "n_components=8"]
 
 
+class RecordingTracker:
+    """A tracker that keeps what a run hands it: every log_results call and the images."""
+
+    def __init__(self):
+        self.logged, self.images = [], {}
+
+    def log_results(self, results, columns, rows):
+        self.logged.append((results, columns, rows))
+
+    def log_images(self, images):
+        self.images.update(images)
+
+
 def compose_config(tmp_path: Path, *overrides: str, output: str = "run") -> DictConfig:
     """The real config (conf/train_eval.yaml) as train_eval.py composes it, with data, caches and
     the run's folder under ``tmp_path`` and no tracker; ``run(cfg)`` takes it as it is."""

@@ -5,24 +5,13 @@ import shutil
 import pytest
 import yaml
 
-from conftest import compose_config, run_in_process
+from conftest import RecordingTracker, compose_config, run_in_process
 from indirect.conditional import METHODS
 from indirect.errors import ConfigError
 from indirect.reporting import load_results, write_sweep_report
 
 SMALL = ["evaluation=conditional", "dataset=shapes", "dataset.n_images=400", "evaluation.n_queries=40", "repetitions=2",
          "embed.num_workers=0"]
-
-
-class RecordingTracker:
-    def __init__(self):
-        self.logged = []
-
-    def log_results(self, results, columns, rows):
-        self.logged.append((results, columns, rows))
-
-    def log_images(self, images):
-        pass
 
 
 @pytest.fixture(scope="module")

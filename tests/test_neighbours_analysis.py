@@ -4,25 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import compose_config
+from conftest import RecordingTracker, compose_config
 from indirect.analysis.neighbours import Neighbours
 from indirect.errors import AnalysisError
 from indirect.experiment import run
 
 SMALL = ["dataset.n_images=60", "backbone.device=cpu", "embed.num_workers=0", "repetitions=1", "n_components=8"]
-
-
-class Recorder:
-    """A tracker that keeps what the run hands it."""
-
-    def __init__(self):
-        self.images = {}
-
-    def log_results(self, results, columns, rows):
-        self.results = results
-
-    def log_images(self, images):
-        self.images.update(images)
 
 
 @pytest.mark.parametrize("override, nodes", [
@@ -37,7 +24,7 @@ def test_neighbours_is_the_default_analysis_and_the_others_compose_as_before(tmp
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("neighbours")
-    tracker = Recorder()
+    tracker = RecordingTracker()
     results, objects = run(compose_config(tmp_path, *SMALL, "compare_with=[pca]"), tracker)
     return tmp_path, results, objects, tracker
 
@@ -46,7 +33,7 @@ def test_a_default_run_writes_the_retrieval_figure_into_results_and_the_tracker(
     tmp_path, results, objects, tracker = default_run
     png = tmp_path / "run" / "neighbours.png"
     assert results["analysis"] == {"neighbours": str(png), "neighbours_method": "indirect"}
-    assert tracker.images == {"neighbours": png} and tracker.results["analysis"]["neighbours"] == str(png)
+    assert tracker.images == {"neighbours": png} and tracker.logged[-1][0]["analysis"]["neighbours"] == str(png)
     assert "analysis" in results["timings"]  # its cost is in results.json (measured: README)
     figure = np.asarray(Image.open(png).convert("RGB"))
     assert figure.shape[0] > 4 * 96 and figure.shape[1] > 11 * 96  # 4 queries x (1 + 5 raw + 5 projected)

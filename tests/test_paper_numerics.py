@@ -38,15 +38,6 @@ PAPER = {
 RAW_IN_THE_ORIGINAL = {"clip", "pca", "lae", "ae"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two shared cores: one torch thread avoids oversubscription stalls in the small Adam loops."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def world():
     """Raw, CLIP-like image features (norms ~10, a shared offset) and 9 prompts, D = 48."""

@@ -9,15 +9,6 @@ from indirect.projectors import (Autoencoder, CLIPIdentity, Ignore, InDiReCT, Li
                                  PCAProjector, ProjectorError, RandomEmbedding, RandomTransform, load_projector)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two shared cores: a single torch thread avoids oversubscription stalls in eigh/svd."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def p_at_1(emb: np.ndarray, labels: np.ndarray) -> float:
     """Leave-one-out precision@1 with cosine similarity."""
     emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
