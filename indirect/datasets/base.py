@@ -7,7 +7,6 @@ dataset's pixels in memory.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -67,13 +66,6 @@ class LabelledImages:
                 f"available columns: {', '.join(map(str, self.labels.columns))}"
             )
         return self.labels[column]
-
-    def image_list_hash(self) -> str:
-        """sha256 over (id, path) pairs: part of the embedding cache's fingerprint."""
-        digest = hashlib.sha256()
-        for image_id, path in zip(self.ids, self.paths):
-            digest.update(f"{image_id}\t{path}\n".encode())
-        return digest.hexdigest()
 
     def subset(self, keep: list[int]) -> "LabelledImages":
         ids = [self.ids[i] for i in keep]
