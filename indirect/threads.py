@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 SMALL_PROBLEM = 2048      # matrices up to this size are fitted on one thread
 
@@ -44,11 +45,26 @@ def threads_for(size: int) -> int:
     return 1 if size <= SMALL_PROBLEM else job_cores()
 
 
+_controller: tuple[int, ThreadpoolController] | None = None
+
+
+def _thread_pools() -> ThreadpoolController:
+    """threadpoolctl's view of the loaded BLAS/OpenMP libraries, scanned again after new imports.
+
+    A scan walks every loaded shared library (about 2 ms here, half of a 20-prompt fit), so it
+    is kept while ``sys.modules`` does not grow; a native library (faiss, say) comes with an import.
+    """
+    global _controller
+    if _controller is None or _controller[0] != len(sys.modules):
+        _controller = (len(sys.modules), ThreadpoolController())
+    return _controller[1]
+
+
 @contextlib.contextmanager
 def limited_threads(n: int):
     """Run the block with at most ``n`` BLAS/OpenMP threads and ``n`` torch intra-op threads."""
     before = torch.get_num_threads()
-    with threadpool_limits(limits=n):          # scans the libraries loaded now (faiss may come late)
+    with _thread_pools().limit(limits=n):
         torch.set_num_threads(min(n, before))
         try:
             yield

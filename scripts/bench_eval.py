@@ -10,13 +10,14 @@ faiss k-means in both backends) are timed separately, since only retrieval diffe
 them. pml is skipped for a size when its retrieval time, extrapolated quadratically from the
 previous size, exceeds --pml-budget seconds (the table says so).
 
-The last line times our evaluation (all seven metrics) of the first size again while a busy
+The last lines time our evaluation (all seven metrics) at --neighbour-sizes again while a busy
 neighbour process burns --neighbour-threads cores (scripts/busy_neighbour.py), against its quiet
-timing in the same run.
+timing in the same run (medians of --repeats, not the best: a lucky run under load says little).
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -59,7 +60,10 @@ def main(argv=None):
     parser.add_argument("--k", default="max_bin_count",
                         help="neighbours per query for both backends: max_bin_count, none (pml's default: all) or an int")
     parser.add_argument("--device", default="cpu", help="device of our backend (pml's k-NN is faiss on CPU either way)")
-    parser.add_argument("--neighbour-threads", type=int, default=2, help="cores the busy neighbour burns")
+    parser.add_argument("--neighbour-threads", type=int, nargs="+", default=[1, 2],
+                        help="cores the busy neighbour burns (a column each)")
+    parser.add_argument("--neighbour-sizes", type=int, nargs="+", default=[1000, 4000],
+                        help="N of the busy-neighbour lines (d is the first of the table's)")
     parser.add_argument("--neighbour-only", action="store_true", help="only the busy-neighbour line")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -74,17 +78,31 @@ def main(argv=None):
     header = f"{'N':>6} {'d':>4} {'C':>4} | {'ours ret s':>10} {'pml ret s':>10} {'ratio':>7} | {'ours clu s':>10} {'pml clu s':>10} | {'total ratio':>11} | {'max |diff| ret':>14} {'max |diff| NMI/AMI':>18}"
     if not args.neighbour_only:
         table(args, sizes, dims, k, header)
-    neighbour_line(args, sizes[0], dims[0], k)
+    for n in args.neighbour_sizes:
+        neighbour_line(args, n, dims[0], k)
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def neighbour_line(args, n, d, k):
     x, y = clustered(n, d, args.classes)
     run = lambda: evaluate(x, y, seed=0, device=args.device, k=k)  # noqa: E731
-    quiet, _ = timed(run, args.repeats)
-    with busy_neighbour(args.neighbour_threads):
-        busy, _ = timed(run, args.repeats)
-    print(f"busy neighbour ({args.neighbour_threads} cores burning), N={n} d={d}, all seven metrics: "
-          f"quiet {quiet:.3f} s, busy {busy:.3f} s, slowdown {busy / quiet:.1f}x", flush=True)
+    run()                                                            # warm-up
+    quiet = median_time(run, args.repeats)
+    cells = []
+    for threads in args.neighbour_threads:
+        with busy_neighbour(threads):
+            busy = median_time(run, args.repeats)
+        cells.append(f"{threads} core(s) burning {busy:.3f} s ({busy / quiet:.1f}x)")
+    print(f"busy neighbour, N={n} d={d}, all seven metrics (median of {args.repeats}): quiet {quiet:.3f} s, "
+          + ", ".join(cells), flush=True)
 
 
 def table(args, sizes, dims, k, header):

@@ -133,32 +133,32 @@ class InDiReCT(Projector):
         if self.solver not in ("fast", "faithful"):
             raise ProjectorError(f"solver={self.solver!r} is not one of 'fast', 'faithful'")
         mode = self._surplus_mode()
-        texts = unique_unit_rows(X)
-        generator = torch.Generator().manual_seed(seed_from(self.random_state))
-        self.n_prompts_ = int(texts.shape[0])
-        if self.solver == "faithful":
-            self._fit_faithful(texts, generator)
-        else:
-            self._fit_fast(texts, generator, mode)
-        self.loss_ = self._loss_on(texts)
+        # every step, the deduplication and the final loss included, on the threads its size is
+        # worth: two threads on a 150 x 512 matrix stall each other beside a busy neighbour (50x)
+        with limited_threads(threads_for(X.shape[1]) if self._device().type == "cpu" else job_cores()):
+            texts = unique_unit_rows(X)
+            generator = torch.Generator().manual_seed(seed_from(self.random_state))
+            self.n_prompts_ = int(texts.shape[0])
+            if self.solver == "faithful":
+                self._fit_faithful(texts, generator)
+            else:
+                self._fit_fast(texts, generator, mode)
+            self.loss_ = self._loss_on(texts)
 
     def _fit_faithful(self, texts: torch.Tensor, generator: torch.Generator) -> None:
         device = self._device()
         k, dim = int(self.n_components), texts.shape[1]
         U = (torch.randn(k, dim, generator=generator) * 0.1).to(device).requires_grad_(True)
         T = texts.to(device)
-        with limited_threads(threads_for(dim) if device.type == "cpu" else job_cores()):
-            _, self.n_iter_ = adam_with_patience(
-                [U], lambda: reconstruction_loss(U, T, self.ortho_weight),
-                lr=self.lr, patience=self.patience, max_iter=self.max_iter)
+        _, self.n_iter_ = adam_with_patience(
+            [U], lambda: reconstruction_loss(U, T, self.ortho_weight),
+            lr=self.lr, patience=self.patience, max_iter=self.max_iter)
         self.components_ = U.detach().cpu().float()
         self.rank_ = int(torch.linalg.matrix_rank(texts.double()))
         self.n_surplus_ = max(0, k - self.rank_)
 
     def _fit_fast(self, texts: torch.Tensor, generator: torch.Generator, mode: str) -> None:
-        device = self._device()
-        with limited_threads(threads_for(texts.shape[1]) if device.type == "cpu" else job_cores()):
-            self._fit_fast_on(texts.to(device=device, dtype=torch.float64), generator, mode)
+        self._fit_fast_on(texts.to(device=self._device(), dtype=torch.float64), generator, mode)
 
     def _fit_fast_on(self, T: torch.Tensor, generator: torch.Generator, mode: str) -> None:
         k, (n, dim) = int(self.n_components), T.shape
