@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indirect.datasets.folder import load_folder  # noqa: E402
 from indirect.embedding import embed_images  # noqa: E402
 from indirect.embedding.extract import resolve_batch_size, resolve_workers, usable_cores  # noqa: E402
-from indirect.embedding.images import open_rgb, split_preprocess  # noqa: E402
+from indirect.embedding.images import device_decodable, open_rgb, split_preprocess  # noqa: E402
 
 
 def _write_jpeg_range(root: Path, start: int, stop: int, width: int, height: int, classes: int) -> None:
@@ -127,38 +127,11 @@ def loader_alone(backbone, labelled, batch_size: int, workers: int) -> float:
     return len(labelled) / (time.perf_counter() - start)
 
 
-def device_decode(backbone, labelled, batch_size: int, workers: int) -> float | None:
-    """(e) Workers only read and hash the files; the batch's JPEGs are decoded, resized and
-    normalised on the model's device (nvJPEG on CUDA), then embedded and copied back. No cache
-    writing: compare with (b) and (c). None when the preprocess is not a resize + centre crop."""
-    from torch.utils.data import DataLoader
-
-    from indirect.embedding.extract import _batches
-    from indirect.embedding.images import (BytesDataset, collate_bytes, decode_on_device, device_decodable,
-                                           model_input_side)
-
-    if not device_decodable(backbone.preprocess):
-        return None
-    split = split_preprocess(backbone.preprocess)
-    side = model_input_side(backbone.preprocess)
-    loader = DataLoader(BytesDataset(labelled.paths), batch_sampler=_batches([(0, len(labelled))], batch_size),
-                        num_workers=workers, collate_fn=collate_bytes, prefetch_factor=4 if workers else None)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        in_flight = None
-        for _, datas, _, _ in loader:
-            features = backbone.image_features(decode_on_device(datas, side, split, backbone.device))
-            if in_flight is not None:
-                in_flight.float().cpu()
-            in_flight = features
-        in_flight.float().cpu()
-    return len(labelled) / (time.perf_counter() - start)
-
-
-def pipeline(backbone, labelled, batch_size: int, workers: int, jpeg_draft: bool = False) -> float:
+def pipeline(backbone, labelled, batch_size: int, workers: int, jpeg_draft: bool = False, decode: str = "pil") -> float:
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
-        result = embed_images(backbone, labelled, cache, batch_size=batch_size, num_workers=workers, jpeg_draft=jpeg_draft)
+        result = embed_images(backbone, labelled, cache, batch_size=batch_size, num_workers=workers,
+                              jpeg_draft=jpeg_draft, decode=decode)
         seconds = time.perf_counter() - start
     assert len(result.ids) == len(labelled), "the pipeline lost images"
     return len(labelled) / seconds
@@ -215,7 +188,7 @@ def main() -> None:
     parser.add_argument("--compare-whole", action="store_true",
                         help="also time (b) with the whole preprocess in the workers (float32 shipped, as before the uint8 split)")
     parser.add_argument("--device-decode", action="store_true",
-                        help="also time (e): JPEGs decoded and resized on the model's device (nvJPEG on CUDA)")
+                        help="also time (e): the pipeline with embed.decode=device (nvJPEG on CUDA)")
     parser.add_argument("--loader", action="store_true", help="also time (d) the DataLoader alone, no model")
     parser.add_argument("--write-processes", type=int, default=max(1, usable_cores()),
                         help="processes writing the JPEGs (default: every usable core)")
@@ -258,11 +231,11 @@ def main() -> None:
                 if args.loader:
                     print(f"  (d) loader alone, no model     : {loader_alone(backbone, labelled, batch_size, n_workers):8.1f} img/s")
                 if args.device_decode:
-                    rate_e = device_decode(backbone, labelled, batch_size, n_workers)
-                    if rate_e is None:
-                        print("  (e) device decoding            : refused (the preprocess is not a resize + centre crop)")
+                    if device_decodable(backbone.preprocess):
+                        rate_e = pipeline(backbone, labelled, batch_size, n_workers, decode="device")
+                        print(f"  (e) pipeline, decode=device    : {rate_e:8.1f} img/s   e/c = {rate_e / rate_c:.2f}")
                     else:
-                        print(f"  (e) device decoding, no cache  : {rate_e:8.1f} img/s   e/c = {rate_e / rate_c:.2f}")
+                        print("  (e) decode=device              : refused (the preprocess is not a resize + centre crop)")
                 if args.compare_whole and split_preprocess(backbone.preprocess):
                     with whole_preprocess(backbone):
                         rate_w = pipeline(backbone, labelled, batch_size, n_workers)

@@ -78,7 +78,7 @@ def test_decode_on_device_matches_pil_closely_on_the_cpu(tmp_path):
     measures that): shapes, ids and stamps as the PIL path's, pixels within JPEG/resampler noise."""
     from torch.utils.data import DataLoader
 
-    from indirect.embedding.images import BytesDataset, ImageDataset, collate_bytes, decode_on_device
+    from indirect.embedding.images import ImageDataset, collate_bytes, decode_on_device
 
     rng = np.random.default_rng(0)
     paths = []
@@ -89,7 +89,9 @@ def test_decode_on_device_matches_pil_closely_on_the_cpu(tmp_path):
     paths.append(tmp_path / "missing.jpg")
     preprocess = PREPROCESSES["open_clip"]
     split = split_preprocess(preprocess)
-    indices, datas, errors, stamps = next(iter(DataLoader(BytesDataset(paths), batch_size=5, collate_fn=collate_bytes)))
+    workers_view = ImageDataset(paths, split.to_uint8, jpeg_bytes=True)
+    indices, datas, errors, stamps = next(iter(DataLoader(workers_view, batch_size=5, collate_fn=collate_bytes)))
+    assert all(d.dim() == 1 for d in datas[:4])                     # JPEGs travel as their bytes
     assert indices.tolist() == [0, 1, 2, 3, 4] and errors[:4] == [""] * 4 and "FileNotFoundError" in errors[4]
     reference = [ImageDataset(paths, preprocess)[k] for k in range(4)]
     assert [tuple(s) for s in stamps[:4]] == [r[3] for r in reference]

@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 
 from indirect.backbones.base import Backbone
 from indirect.datasets.base import LabelledImages
-from indirect.embedding.fingerprint import image_fingerprint
+from indirect.embedding.fingerprint import DECODERS, image_fingerprint
 from indirect.embedding.faults import writing_cache
 from indirect.embedding.image_cache import ImageCache, ImageEmbeddings, PartsMissing
-from indirect.embedding.images import ImageDataset, Stamp, model_input_side, split_preprocess
+from indirect.embedding.images import (ImageDataset, Stamp, collate_bytes, device_decodable, model_input_side,
+                                      pixels_on_device, split_preprocess)
 from indirect.errors import BadImageError, CacheError, ConfigError
 from indirect.threads import job_cores
 
@@ -53,7 +54,8 @@ def resolve_batch_size(batch_size, device: torch.device) -> int:
     return int(batch_size)
 
 
-def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard) -> None:
+def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard, decode="pil",
+                  jpeg_draft=False) -> None:
     """One line naming the embed.* value at fault and the values that work."""
     def positive(value) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value > 0
@@ -70,13 +72,34 @@ def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards,
         raise ConfigError(f"embed.num_shards={num_shards}: use 1 (no sharding) or more")
     if shard is not None and not (isinstance(shard, int) and 0 <= shard < num_shards):
         raise ConfigError(f"embed.shard={shard} is outside 0..{num_shards - 1} (embed.num_shards={num_shards})")
+    if decode not in DECODERS:
+        raise ConfigError(f"embed.decode={decode!r}: use 'pil' (decode in the workers) or 'device' (JPEGs on the "
+                          "model's device)")
+    if decode == "device" and jpeg_draft:
+        raise ConfigError("embed.decode=device with embed.jpeg_draft=true: reduced-scale decoding is PIL's; "
+                          "set one of them")
+
+
+def check_decoder(decode: str, backbone: Backbone) -> None:
+    """``embed.decode=device`` reproduces only a bicubic resize + square centre crop preprocess."""
+    if decode == "device" and not device_decodable(backbone.preprocess):
+        raise ConfigError(f"embed.decode=device: the preprocess of {type(backbone).__name__} is not a bicubic resize "
+                          "of the shorter side + square centre crop + normalise, which is all the device decoder "
+                          "reproduces; set embed.decode=pil")
+
+
+def _decoding(backbone: Backbone, jpeg_draft: bool, decode: str) -> str | None:
+    """What the cache key says of decoding: None for PIL's full decode (the reference)."""
+    if decode == "device":
+        return f"device-jpeg-{backbone.device.type}"      # nvJPEG on CUDA, libjpeg + torch resize on CPU
+    return "jpeg-draft" if jpeg_draft else None
 
 
 def image_cache_for(backbone: Backbone, labelled: LabelledImages, cache_dir, chunk_size: int = 2048,
-                    jpeg_draft: bool = False) -> ImageCache:
+                    jpeg_draft: bool = False, decode: str = "pil") -> ImageCache:
     """The cache of this backbone and dataset, planned against the images as they are now."""
     cache = ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
-                                                    jpeg_draft), chunk_size)
+                                                    _decoding(backbone, jpeg_draft, decode)), chunk_size)
     cache.plan(labelled.ids, labelled.paths)
     return cache
 
@@ -84,24 +107,28 @@ def image_cache_for(backbone: Backbone, labelled: LabelledImages, cache_dir, chu
 def embed_images(backbone: Backbone, labelled: LabelledImages, cache_dir, batch_size="auto",
                  num_workers="auto", on_bad_image: str = "skip", chunk_size: int = 2048,
                  num_shards: int = 1, shard: int | None = None, merge_only: bool = False,
-                 jpeg_draft: bool = False) -> ImageEmbeddings | None:
+                 jpeg_draft: bool = False, decode: str = "pil") -> ImageEmbeddings | None:
     """Embeddings of every readable image: unchanged images from the cache, the others embedded.
 
     With ``shard`` set, only that shard's chunks are embedded; the cache is assembled (and
     returned) once all shards' parts exist, else None is returned. ``merge_only`` embeds
     nothing: it assembles the shards' parts, or raises :class:`CacheError` naming the
     missing shard(s). ``jpeg_draft`` decodes JPEGs at reduced scale (see :class:`ImageDataset`).
+    ``decode="device"`` decodes RGB/grey JPEGs on the model's device (nvJPEG on CUDA; see
+    :func:`pixels_on_device`), other files in the workers as usual; its own cache key.
     ``on_bad_image=fail`` also refuses an image found unreadable by an earlier run and unchanged since.
     """
-    check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard)
+    check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard, decode, jpeg_draft)
+    check_decoder(decode, backbone)
     cache_dir = Path(cache_dir)
     with writing_cache(cache_dir):
         cache_dir.mkdir(parents=True, exist_ok=True)
-        cache = ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name,
-                                                        labelled.root.resolve(), jpeg_draft), chunk_size)
+        cache = ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
+                                                        _decoding(backbone, jpeg_draft, decode)), chunk_size)
         options = dict(batch_size=resolve_batch_size(batch_size, backbone.device),
                        num_workers=resolve_workers(num_workers), on_bad_image=on_bad_image,
-                       draft_size=model_input_side(backbone.preprocess) if jpeg_draft else None)
+                       draft_size=model_input_side(backbone.preprocess) if jpeg_draft else None,
+                       on_device=decode == "device")
         if shard is None:
             with cache.lock:  # a second process of a multirun waits here, then reads the finished file
                 _plan(cache, labelled, on_bad_image)
@@ -206,25 +233,52 @@ def _pieces(batches: list[list[int]], piece: int = PIECE) -> tuple[list[list[int
     return pieces, closes
 
 
-def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on_bad_image, draft_size) -> None:
+def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on_bad_image, draft_size,
+                  on_device=False) -> None:
     """The model runs in this thread on batch k while workers decode batches k+1.. and the
     writer thread saves finished chunks; batch k's features are copied back to the host only
     after batch k+1 has been queued, so a GPU never waits for that copy. When the backbone's
     preprocess splits (:func:`split_preprocess`), workers ship uint8 pixels and the scaling and
-    normalisation run here, on the model's device. Workers decode pieces of :data:`PIECE`
+    normalisation run here, on the model's device; ``on_device`` ships JPEGs' bytes instead,
+    decoded here too (:func:`pixels_on_device`). Workers decode pieces of :data:`PIECE`
     images, which this loop gathers back into the model batches (so the batches, and the
     numbers, are the ones whole-batch tasks gave)."""
     if not chunks:
         return
     split = split_preprocess(backbone.preprocess)
-    dataset = ImageDataset(labelled.paths, split.to_uint8 if split else backbone.preprocess, draft_size)
+    dataset = ImageDataset(labelled.paths, split.to_uint8 if split else backbone.preprocess, draft_size,
+                           jpeg_bytes=on_device)
+    side = model_input_side(backbone.preprocess) if on_device else None
     pieces, closes = _pieces(_batches(chunks, batch_size))
     num_workers, context = worker_context(num_workers)
     loader = DataLoader(dataset, batch_sampler=pieces, num_workers=num_workers, multiprocessing_context=context,
-                        pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if num_workers else None)
+                        pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if num_workers else None,
+                        collate_fn=collate_bytes if on_device else None)
     chunk_of = {i: c for c in chunks for i in range(*c)}
     buffers: dict[tuple[int, int], dict] = {c: {"rows": {}, "skipped": {}, "stamps": {}} for c in chunks}
     total = sum(e - s for s, e in chunks)
+
+    def skip(index: int, error: str) -> None:
+        if on_bad_image == "fail":
+            raise BadImageError(f"unreadable image {labelled.paths[index]}: {error}; fix or remove it, "
+                                "or set embed.on_bad_image=skip")
+        buffers[chunk_of[index]]["skipped"][index] = error
+
+    def model_input(indices: list[int], good: list[int], parts: list):
+        """The batch's input on the device, and its good positions less those the device could not decode."""
+        if not parts:
+            return None, good
+        if not on_device:
+            return (parts[0] if len(parts) == 1 else torch.cat(parts)), good
+        items = [item for part in parts for item in part]
+        pixels, errors = pixels_on_device(items, side, backbone.device, split.to_uint8)
+        for k, error in errors.items():
+            skip(indices[good[k]], error)
+        if errors:
+            keep = [k for k in range(len(items)) if k not in errors]
+            pixels, good = pixels[keep], [good[k] for k in keep]
+        return (split.normalize(pixels, backbone.device) if good else None), good
+
     with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as writer, \
             tqdm(total=total, unit="img", desc=f"embed {labelled.name}", dynamic_ncols=True) as bar:
         writes = []
@@ -246,15 +300,15 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
         for (piece, images, errors, stamps), closing in zip(loader, closes):
             piece = piece.tolist()
             piece_good = [k for k, e in enumerate(errors) if not e]
-            for k, stamp in enumerate(zip(*(column.tolist() if hasattr(column, "tolist") else column for column in stamps))):
+            rows = stamps if on_device else zip(*(c.tolist() if hasattr(c, "tolist") else c for c in stamps))
+            for k, stamp in enumerate(rows):   # collate_bytes keeps one tuple per image, the default one column per field
                 buffers[chunk_of[piece[k]]]["stamps"][piece[k]] = Stamp(*stamp)
             for k, error in enumerate(errors):
                 if error:
-                    path = labelled.paths[piece[k]]
-                    if on_bad_image == "fail":
-                        raise BadImageError(f"unreadable image {path}: {error}; fix or remove it, or set embed.on_bad_image=skip")
-                    buffers[chunk_of[piece[k]]]["skipped"][piece[k]] = error
-            if piece_good:
+                    skip(piece[k], error)
+            if piece_good and on_device:
+                parts.append([images[k] for k in piece_good])
+            elif piece_good:
                 part = images if len(piece_good) == len(piece) else images[piece_good]  # indexing would drop pinned memory
                 parts.append(split.normalize(part, backbone.device) if split is not None
                              else part.to(backbone.device, non_blocking=True))
@@ -262,7 +316,8 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
             indices += piece
             if not closing:
                 continue
-            features = backbone.image_features(parts[0] if len(parts) == 1 else torch.cat(parts)) if parts else None
+            batch, good = model_input(indices, good, parts)
+            features = backbone.image_features(batch) if batch is not None else None
             if in_flight is not None and collect(*in_flight):
                 log.info("cache %s was completed by another job; stopping", cache.path.name)
                 in_flight = None

@@ -13,16 +13,18 @@ import hashlib
 import json
 
 CACHE_SCHEMA_VERSION = 2
+DECODERS = ("pil", "device")          # embed.decode
 
 
 def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def image_fingerprint(backbone_fingerprint: dict, dataset_name: str, root, jpeg_draft: bool = False) -> dict:
-    """Reduced-scale JPEG decoding changes the pixels, so it is part of the key (only when on)."""
+def image_fingerprint(backbone_fingerprint: dict, dataset_name: str, root, decoding: str | None = None) -> dict:
+    """``decoding`` names a decoder other than PIL's full decode (reduced-scale JPEGs, JPEGs on
+    the device): other pixels, so part of the key; None (the reference) keeps the key as it was."""
     fingerprint = {**backbone_fingerprint, "dataset": dataset_name, "root": str(root), "schema": CACHE_SCHEMA_VERSION}
-    return {**fingerprint, "decode": "jpeg-draft"} if jpeg_draft else fingerprint
+    return {**fingerprint, "decode": decoding} if decoding else fingerprint
 
 
 def slug(text: str) -> str:

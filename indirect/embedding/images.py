@@ -108,12 +108,18 @@ class ImageDataset(Dataset):
     With ``draft_size``, JPEGs are decoded by libjpeg at the strongest 1/2, 1/4 or 1/8 reduction
     that still covers ``draft_size`` on both sides: for photos several times the model's input
     this cuts decoding (the bottleneck of a fast model) several-fold, at the cost of pixels
-    slightly different from a full decode followed by the model's own resize."""
+    slightly different from a full decode followed by the model's own resize.
 
-    def __init__(self, paths: Sequence, preprocess: Callable, draft_size: int | None = None):
+    With ``jpeg_bytes``, an RGB or grey JPEG is not decoded here: its item holds the file's bytes
+    (a 1-D uint8 tensor) for :func:`pixels_on_device`; other files (PNG, CMYK JPEG, 16-bit scans)
+    are preprocessed as usual. Batch such items with ``collate_fn=collate_bytes``."""
+
+    def __init__(self, paths: Sequence, preprocess: Callable, draft_size: int | None = None,
+                 jpeg_bytes: bool = False):
         self.paths = list(paths)
         self.preprocess = preprocess
         self.draft_size = draft_size
+        self.jpeg_bytes = jpeg_bytes
         self._blank = None
 
     def __len__(self) -> int:
@@ -123,7 +129,9 @@ class ImageDataset(Dataset):
         stamp = UNKNOWN
         try:
             data, stamp = read_stamped(self.paths[index])
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data)) as image:      # reads the header only
+                if self.jpeg_bytes and image.format == "JPEG" and image.mode in ("RGB", "L"):
+                    return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
                 return index, self.preprocess(to_rgb(image, self.draft_size)), "", tuple(stamp)
         except Exception as error:  # PIL raises many types for corrupt or truncated files
             if self._blank is None:
@@ -202,53 +210,92 @@ def split_preprocess(preprocess: Callable) -> SplitPreprocess | None:
     return SplitPreprocess(_PilPart(pil_steps), mean, std)
 
 
-class BytesDataset(Dataset):
-    """Item ``i`` -> (i, the file's bytes as a uint8 tensor, error message or "", stamp): for
-    decoding on the GPU (:func:`decode_on_device`), workers only read and hash. Batch it with
-    ``collate_fn=collate_bytes``: the byte tensors differ in length."""
-
-    def __init__(self, paths: Sequence):
-        self.paths = list(paths)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        try:
-            data, stamp = read_stamped(self.paths[index])
-        except OSError as error:
-            return index, torch.zeros(0, dtype=torch.uint8), f"{type(error).__name__}: {error}", tuple(UNKNOWN)
-        return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
-
-
 def collate_bytes(items):
-    """(indices tensor, list of byte tensors, list of errors, list of stamps)."""
+    """(indices tensor, list of tensors, list of errors, list of stamps): for items of differing
+    shapes (a JPEG's bytes, another image's pixels)."""
     indices, datas, errors, stamps = zip(*items)
     return torch.tensor(indices), list(datas), list(errors), list(stamps)
 
 
-def decode_on_device(datas: list[torch.Tensor], side: int, split: SplitPreprocess,
-                     device: torch.device) -> torch.Tensor:
-    """JPEG bytes -> (B, 3, side, side) normalised float32 on ``device``: nvJPEG decoding of the
-    whole batch (``device`` cuda; libjpeg on cpu), EXIF orientation applied, shorter side resized
-    to ``side`` (bicubic, antialiased, on float pixels rounded back to 8 bit as PIL does), centre
-    crop, then ``split``'s normalisation. Same-sized images are resized together. The pixels
-    differ slightly from PIL's (another JPEG decoder, another resampler): a separate cache key."""
-    from torchvision.io import ImageReadMode, decode_jpeg
+def _resize_crop(images: torch.Tensor, side: int) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> (B, 3, side, side) uint8: shorter side to ``side`` (bicubic,
+    antialiased, on float pixels rounded back to 8 bit as PIL does), then the centre crop."""
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as F
 
-    decoded = decode_jpeg(datas, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
-    out = torch.empty((len(decoded), 3, side, side), dtype=torch.uint8, device=device)
+    images = F.resize(images.float(), [side], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    return F.center_crop(images, [side, side]).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _decode_each(datas: list[torch.Tensor], device: torch.device, fallback: Callable | None):
+    """One by one, after a batch decode failed: (decoded image or None, error) per item; an image
+    the device decoder refuses goes to ``fallback`` (PIL), whose pixels come back already sized."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    out = []
+    for data in datas:
+        try:
+            out.append((decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True), ""))
+            continue
+        except RuntimeError as error:
+            device_error = f"{type(error).__name__}: {error}".splitlines()[0]
+        if fallback is None:
+            out.append((None, device_error))
+            continue
+        try:
+            with Image.open(io.BytesIO(data.numpy().tobytes())) as image:
+                out.append((fallback(to_rgb(image)), "sized"))
+        except Exception as error:  # the same rule as ImageDataset: PIL's verdict names the fault
+            out.append((None, f"{type(error).__name__}: {error}".splitlines()[0]))
+    return out
+
+
+def pixels_on_device(items: list[torch.Tensor], side: int, device: torch.device,
+                     fallback: Callable | None = None) -> tuple[torch.Tensor, dict[int, str]]:
+    """(B, 3, side, side) uint8 on ``device`` and {position: error} of the items that could not be
+    decoded. 1-D items are JPEG bytes, decoded together there (nvJPEG on CUDA, libjpeg on CPU),
+    EXIF orientation applied, then resized and centre-cropped (same-sized images together);
+    3-D items are pixels already sized (from :class:`ImageDataset`'s PIL path). When the batch
+    decode fails, each JPEG is decoded alone, and one the device refuses is decoded by PIL and
+    sized by ``fallback`` (the preprocess's uint8 part)."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    out = torch.zeros((len(items), 3, side, side), dtype=torch.uint8, device=device)
+    errors: dict[int, str] = {}
+    jpegs = [k for k, item in enumerate(items) if item.dim() == 1]
+    for k, item in enumerate(items):
+        if item.dim() == 3:
+            out[k] = item.to(device, non_blocking=True)
+    if not jpegs:
+        return out, errors
+    try:
+        decoded = [(image, "") for image in decode_jpeg([items[k] for k in jpegs], mode=ImageReadMode.RGB,
+                                                         device=device, apply_exif_orientation=True)]
+    except RuntimeError:
+        decoded = _decode_each([items[k] for k in jpegs], device, fallback)
     groups: dict[tuple[int, ...], list[int]] = {}
-    for k, image in enumerate(decoded):
-        groups.setdefault(tuple(image.shape), []).append(k)
-    for shape, members in groups.items():
-        images = torch.stack([decoded[k] for k in members]).float()
-        images = F.resize(images, [side], interpolation=InterpolationMode.BICUBIC, antialias=True)
-        images = F.center_crop(images, [side, side])
-        out[members] = images.round_().clamp_(0, 255).to(torch.uint8)
-    return split.normalize(out, device)
+    for k, (image, note) in zip(jpegs, decoded):
+        if image is None:
+            errors[k] = note
+        elif note == "sized":
+            out[k] = image.to(device)
+        else:
+            groups.setdefault(tuple(image.shape), []).append(k)
+    position = dict(zip(jpegs, range(len(jpegs))))
+    for members in groups.values():
+        out[members] = _resize_crop(torch.stack([decoded[position[k]][0] for k in members]), side)
+    return out, errors
+
+
+def decode_on_device(datas: list[torch.Tensor], side: int, split: SplitPreprocess,
+                     device: torch.device) -> torch.Tensor:
+    """JPEG bytes -> (B, 3, side, side) normalised float32 on ``device`` (see
+    :func:`pixels_on_device`; an undecodable item raises). The pixels differ slightly from PIL's
+    (another JPEG decoder, another resampler): ``embed.decode=device`` has its own cache key."""
+    pixels, errors = pixels_on_device(datas, side, device)
+    if errors:
+        raise RuntimeError(f"{len(errors)} image(s) could not be decoded, e.g. {next(iter(errors.values()))}")
+    return split.normalize(pixels, device)
 
 
 def device_decodable(preprocess: Callable) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from indirect.embedding.fingerprint import DECODERS
 from indirect.errors import ConfigError
 
 EVALUATION_BACKENDS = ("exact", "pml")
@@ -59,6 +60,11 @@ def _validate(cfg: DictConfig) -> None:
     policy = OmegaConf.select(cfg, "embed.on_bad_image")
     if policy not in BAD_IMAGE_POLICIES:
         raise ConfigError(f"embed.on_bad_image={policy} is unknown; choose one of: {', '.join(BAD_IMAGE_POLICIES)}")
+    decode = OmegaConf.select(cfg, "embed.decode", default="pil")
+    if decode not in DECODERS:
+        raise ConfigError(f"embed.decode={decode} is unknown; choose one of: {', '.join(DECODERS)}")
+    if decode == "device" and OmegaConf.select(cfg, "embed.jpeg_draft"):
+        raise ConfigError("embed.decode=device with embed.jpeg_draft=true: reduced-scale decoding is PIL's; set one of them")
     num_shards = integer(cfg, "embed.num_shards", 1)
     shard = integer(cfg, "embed.shard", 0, allow_none=True)
     if shard is not None and shard >= num_shards:

@@ -1,0 +1,133 @@
+"""embed.decode=device: JPEGs decoded, resized and cropped on the model's device (nvJPEG on CUDA;
+run here with libjpeg on the CPU), other files by PIL in the workers, faults as on the PIL path."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from indirect.backbones.open_clip_backbone import OpenClipBackbone
+from indirect.datasets.folder import load_folder
+from indirect.embedding import embed_images
+from indirect.embedding import images as images_module
+from indirect.embedding.images import model_input_side, pixels_on_device, split_preprocess
+from indirect.errors import ConfigError
+
+CPU = torch.device("cpu")
+
+
+def _photo(w: int, h: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, w, dtype=np.float32)[None, :, None] * rng.uniform(0.3, 1.0, 3)
+    return Image.fromarray(np.clip(ramp + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8))
+
+
+def _mixed_folder(root):
+    """Two classes of JPEGs of several sizes plus the files the device decoder must hand to PIL
+    (PNG, CMYK JPEG), an EXIF-rotated JPEG, a grey JPEG, a truncated JPEG and a non-image."""
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+    for k, (w, h) in enumerate([(500, 375), (500, 375), (375, 500), (300, 300), (640, 200)]):
+        _photo(w, h, k).save(root / "a" / f"{k}.jpg", quality=95)
+    _photo(320, 240, 10).save(root / "b" / "png.png")
+    _photo(320, 240, 11).convert("CMYK").save(root / "b" / "cmyk.jpg", quality=95)
+    _photo(320, 240, 12).convert("L").save(root / "b" / "grey.jpg", quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                                 # stored sideways: rotate 90 degrees
+    _photo(400, 240, 13).save(root / "b" / "rotated.jpg", quality=95, exif=exif.tobytes())
+    buffer = io.BytesIO()
+    _photo(320, 240, 14).save(buffer, "JPEG", quality=95)
+    (root / "b" / "truncated.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (root / "b" / "notes.jpg").write_bytes(b"not an image at all")
+    return root
+
+
+def _cosines(a, b):
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    return torch.nn.functional.cosine_similarity(a, b, dim=1)
+
+
+def test_device_decoding_embeds_like_pil_with_the_same_ids_and_skips(tmp_path):
+    """Default workers (auto), a batch across JPEG and PIL items: ids and unreadable images as the
+    PIL path's, embeddings within decoder/resampler noise, a cache of its own that a rerun reads."""
+    data = load_folder(_mixed_folder(tmp_path / "img"))
+    backbone = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0)
+    pil = embed_images(backbone, data, tmp_path / "cache", batch_size=6)
+    device = embed_images(backbone, data, tmp_path / "cache", batch_size=6, decode="device")
+    assert device.ids == pil.ids and len(device.ids) == 9
+    assert sorted(device.skipped_ids) == sorted(pil.skipped_ids) == ["b/notes.jpg", "b/truncated.jpg"]
+    order = [pil.ids.index(i) for i in device.ids]
+    cosines = _cosines(device.embeddings, pil.embeddings[order])
+    assert float(cosines.min()) > 0.999, cosines
+    assert not np.array_equal(device.embeddings, pil.embeddings[order])     # another decoder: other pixels
+    assert len(list((tmp_path / "cache").glob("*.h5"))) == 2                  # so another cache file
+    again = embed_images(backbone, data, tmp_path / "cache", batch_size=6, decode="device", num_workers=0)
+    assert again.ids == device.ids and np.array_equal(again.embeddings, device.embeddings)
+
+
+def test_a_jpeg_the_device_refuses_is_decoded_by_pil_and_a_broken_one_is_reported(monkeypatch):
+    """nvJPEG refuses some JPEGs (lossless, 12-bit): the batch is decoded one by one, the refused
+    image by PIL through the preprocess's uint8 part; one PIL cannot read either is an error."""
+    import torchvision.io
+
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone as Backbone
+
+    preprocess = Backbone("indirect-tiny-vit", None, device="cpu", seed=0).preprocess
+    split, side = split_preprocess(preprocess), model_input_side(preprocess)
+    buffers = []
+    for seed in (0, 1):
+        buffer = io.BytesIO()
+        _photo(300, 200, seed).save(buffer, "JPEG", quality=95)
+        buffers.append(buffer.getvalue())
+    refused, good, broken = (torch.frombuffer(bytearray(b), dtype=torch.uint8)
+                             for b in (buffers[0], buffers[1], buffers[1][:400]))
+    real = torchvision.io.decode_jpeg
+
+    def picky(data, **kwargs):
+        items = data if isinstance(data, list) else [data]
+        if any(item.numel() == refused.numel() for item in items):
+            raise RuntimeError("nvjpeg: unsupported JPEG")
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(torchvision.io, "decode_jpeg", picky)
+    pixels, errors = pixels_on_device([refused, good, broken], side, CPU, split.to_uint8)
+    assert pixels.shape == (3, 3, side, side) and pixels.dtype == torch.uint8
+    assert list(errors) == [2] and "truncated" in errors[2].lower()
+    with Image.open(io.BytesIO(buffers[0])) as image:
+        assert torch.equal(pixels[0], split.to_uint8(image.convert("RGB")))
+    alone, _ = pixels_on_device([good], side, CPU)
+    assert torch.equal(pixels[1], alone[0])
+
+
+def test_exif_orientation_and_grey_jpegs_match_pil_geometry():
+    preprocess = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0).preprocess
+    split, side = split_preprocess(preprocess), model_input_side(preprocess)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    items, references = [], []
+    for image, kwargs in ((_photo(400, 240, 3), {"exif": exif.tobytes()}), (_photo(400, 240, 4).convert("L"), {})):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=95, **kwargs)
+        items.append(torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8))
+        with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
+            references.append(split.to_uint8(images_module.to_rgb(decoded)))
+    pixels, errors = pixels_on_device(items, side, CPU)
+    assert not errors
+    for got, expected in zip(pixels, references):
+        assert float((got.float() - expected.float()).abs().mean()) < 1.0      # upright, grey as RGB
+
+
+def test_refused_settings_are_one_line_config_errors(tmp_path):
+    from indirect.backbones.demo.image_tower import preprocess as demo_preprocess
+
+    data = load_folder(_mixed_folder(tmp_path / "img"))
+    backbone = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0)
+    with pytest.raises(ConfigError, match=r"embed.decode='gpu'"):
+        embed_images(backbone, data, tmp_path / "c", decode="gpu")
+    with pytest.raises(ConfigError, match="jpeg_draft"):
+        embed_images(backbone, data, tmp_path / "c", decode="device", jpeg_draft=True)
+    backbone.preprocess = demo_preprocess            # a 64 px squash, not a resize + centre crop
+    with pytest.raises(ConfigError, match="set embed.decode=pil"):
+        embed_images(backbone, data, tmp_path / "c", decode="device")
+    assert not (tmp_path / "c").exists()            # refused before anything is written
