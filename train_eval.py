@@ -70,5 +70,18 @@ def main(cfg: DictConfig) -> None:
             tracker.finish()
 
 
+def refuse_unknown_choices(arguments: list[str]) -> None:
+    """An unknown config group option (``notion=nope``) as one line and exit status 2."""
+    from indirect.errors import ConfigError
+    from indirect.experiment.validation import check_group_choices
+
+    try:
+        check_group_choices(arguments, Path(__file__).resolve().parent / "conf")
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
+    refuse_unknown_choices(sys.argv[1:])
     main()

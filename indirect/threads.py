@@ -40,9 +40,9 @@ def job_cores() -> int:
     return max(1, min(cores, int(share))) if share.isdigit() and int(share) > 0 else cores
 
 
-def threads_for(size: int) -> int:
-    """Threads for linear algebra on matrices of dimension ``size``: 1 when small, else all cores."""
-    return 1 if size <= SMALL_PROBLEM else job_cores()
+def threads_for(size: int, small: int = SMALL_PROBLEM) -> int:
+    """Threads for work on matrices of dimension ``size``: 1 up to ``small``, else the job's cores."""
+    return 1 if size <= small else job_cores()
 
 
 _controller: tuple[int, ThreadpoolController] | None = None

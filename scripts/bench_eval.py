@@ -62,7 +62,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", help="device of our backend (pml's k-NN is faiss on CPU either way)")
     parser.add_argument("--neighbour-threads", type=int, nargs="+", default=[1, 2],
                         help="cores the busy neighbour burns (a column each)")
-    parser.add_argument("--neighbour-sizes", type=int, nargs="+", default=[1000, 4000],
+    parser.add_argument("--neighbour-sizes", type=int, nargs="+", default=[1000, 4000, 8000],
                         help="N of the busy-neighbour lines (d is the first of the table's)")
     parser.add_argument("--neighbour-only", action="store_true", help="only the busy-neighbour line")
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
 """Sweep throughput: the demo sweep (make demo-sweep) sequential vs hydra/launcher=parallel, one run.
 
-Runs `train_eval.py --multirun experiment=demo_paper` once to warm the caches (the demo world
-and its embeddings; not timed), then --rounds times each: the basic (sequential) launcher and
+Runs `train_eval.py --multirun experiment=demo_paper` once to warm the caches (the demo world,
+its image and prompt embeddings: they depend on no method, so the warm-up runs clip alone, one
+repetition; not timed), then --rounds times each: the basic (sequential) launcher and
 hydra/launcher=parallel with --jobs jobs, alternating, and prints wall seconds and the ratio per
 round. Extra Hydra overrides after `--` shrink the sweep for a quick figure.
 
@@ -45,7 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         tmp = Path(tmp)
         cache, data = tmp / "cache", tmp / "data"
-        sweep(args.overrides, tmp / "warm", cache, data)
+        sweep([*args.overrides, "repetitions=1", "compare_with=[clip]", "analysis=none"], tmp / "warm", cache, data)
         for r in range(1, args.rounds + 1):
             seq = sweep(args.overrides, tmp / f"seq{r}", cache, data)
             par = sweep([*args.overrides, "hydra/launcher=parallel", f"hydra.launcher.n_jobs={args.jobs}"],

@@ -146,6 +146,25 @@ def test_command_line_error_is_one_line_and_exit_2(tmp_path):
     assert_one_line_error(proc, "notion.name has no value (???); set notion.name=<value>")
 
 
+def test_an_unknown_group_option_is_one_line_and_exit_2_in_runs_and_sweeps(tmp_path):
+    proc = run_train_eval(tmp_path, "logger=none", "notion=nope", check=False)
+    assert_one_line_error(proc, "notion=nope is not an option of the notion group; choose one of: background, ")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_train_eval(tmp_path, "logger=none", "dataset=shapes,cars", multirun=True, check=False)
+    assert_one_line_error(proc, "dataset=cars is not an option of the dataset group; choose one of: cars196, ")
+    proc = run_train_eval(tmp_path, "logger=none", "analysis=[map,nope]", check=False)
+    assert_one_line_error(proc, "analysis=nope is not an option of the analysis group")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_group_choices_pass_valid_sweeps_lists_and_hydra_groups():
+    from indirect.experiment.validation import check_group_choices
+
+    check_group_choices(["notion=color,shape", "analysis=[map,saliency]", "hydra/launcher=parallel", "embed.shard=range(3)",
+                         "+projector.x=1", "~ignore", "-m", "backbone=tiny"], CONF)
+    check_group_choices(["--config-path", "/elsewhere", "notion=anything"], CONF)   # a rerun's own conf: Hydra's call
+
+
 def assert_one_line_error(proc, message):
     assert proc.returncode == 2
     assert message in proc.stderr

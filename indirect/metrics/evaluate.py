@@ -14,6 +14,7 @@ from .knn_retrieval import RETRIEVAL_METRICS, retrieval_metrics
 from indirect.errors import MetricsError
 
 METRIC_NAMES = RETRIEVAL_METRICS + CLUSTERING_METRICS
+SMALL_EVALUATION = 4096   # embeddings evaluated on one CPU thread
 BACKENDS = ("exact", "pml")
 
 
@@ -109,9 +110,10 @@ def evaluate(
 
         values = pml_metrics(x, codes, wanted, k, target, seed)
     else:
-        # up to SMALL_PROBLEM embeddings on one thread: as fast quiet (N = 1,000: 15 vs 16 ms
-        # retrieval) and not stalled at every barrier beside a busy neighbour (21 vs 68 ms)
-        with limited_threads(threads_for(len(x)) if target.type == "cpu" else job_cores()):
+        # up to SMALL_EVALUATION embeddings on one thread: about as fast quiet (retrieval at N = 1,000
+        # 15 vs 16 ms, 4,000: 0.20 vs 0.23 s; k-means 1.3x slower) and not stalled at every barrier
+        # beside a busy neighbour (N = 1,000: 21 vs 68 ms); at 8,000 two threads are 1.3x faster quiet
+        with limited_threads(threads_for(len(x), SMALL_EVALUATION) if target.type == "cpu" else job_cores()):
             values = _exact_metrics(x, codes, wanted, k, target, seed)
     return {name: values[name] for name in wanted}
 
