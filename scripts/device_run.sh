@@ -44,7 +44,8 @@ step() {  # step NAME SECONDS command...: run under timeout, log to OUT/NAME.log
 step check 100 "$PY" scripts/device_check.py --out "$OUT/device_check.json"
 step embed 170 "$PY" scripts/bench_embed.py --device cuda --backbones vit-b-32 --images 16384 --naive-images 32 \
   --workers 8,15 --loader --compare-whole --device-decode
-step eval 50 "$PY" scripts/bench_eval.py --device cuda --k none --pml-budget 15 --repeats 1
+step eval 50 "$PY" scripts/bench_eval.py --device cuda --k none --pml-budget 15 --repeats 1 \
+  --neighbour-sizes 1000 --neighbour-threads 2
 step scale 60 "$PY" scripts/bench_scale.py --device cuda
 echo "total ${SECONDS}s" | tee -a "$OUT/run.log"
 exit $failed
