@@ -100,22 +100,30 @@ def test_a_jpeg_the_device_refuses_is_decoded_by_pil_and_a_broken_one_is_reporte
     assert torch.equal(pixels[1], alone[0])
 
 
-def test_exif_orientation_and_grey_jpegs_match_pil_geometry():
+def test_rotated_photos_go_through_pil_and_grey_jpegs_match_it(tmp_path):
+    """nvJPEG ignores EXIF orientation (torchvision turns images on the CPU only), so a photo stored
+    sideways must not reach it: the workers decode it with PIL, upright. A grey JPEG is decoded on
+    the device, as RGB, within resampling noise of PIL."""
+    from indirect.embedding.images import ImageDataset
+
     preprocess = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0).preprocess
     split, side = split_preprocess(preprocess), model_input_side(preprocess)
     exif = Image.Exif()
     exif[0x0112] = 6
-    items, references = [], []
-    for image, kwargs in ((_photo(400, 240, 3), {"exif": exif.tobytes()}), (_photo(400, 240, 4).convert("L"), {})):
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=95, **kwargs)
-        items.append(torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8))
-        with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
-            references.append(split.to_uint8(images_module.to_rgb(decoded)))
-    pixels, errors = pixels_on_device(items, side, CPU)
-    assert not errors
-    for got, expected in zip(pixels, references):
-        assert float((got.float() - expected.float()).abs().mean()) < 1.0      # upright, grey as RGB
+    _photo(400, 240, 3).save(tmp_path / "rotated.jpg", quality=95, exif=exif.tobytes())
+    _photo(400, 240, 4).convert("L").save(tmp_path / "grey.jpg", quality=95)
+    _photo(400, 240, 5).save(tmp_path / "upright.jpg", quality=95, exif=Image.Exif().tobytes())
+    items = ImageDataset([tmp_path / n for n in ("rotated.jpg", "grey.jpg", "upright.jpg")], split.to_uint8,
+                         jpeg_bytes=True)
+    rotated, grey, upright = (items[k][1] for k in range(3))
+    assert rotated.dim() == 3 and grey.dim() == 1 and upright.dim() == 1
+    with Image.open(tmp_path / "rotated.jpg") as image:
+        assert torch.equal(rotated, split.to_uint8(images_module.to_rgb(image)))    # turned upright by PIL
+    pixels, errors = pixels_on_device([rotated, grey], side, CPU)
+    assert not errors and torch.equal(pixels[0], rotated)
+    with Image.open(tmp_path / "grey.jpg") as image:
+        reference = split.to_uint8(images_module.to_rgb(image))
+    assert float((pixels[1].float() - reference.float()).abs().mean()) < 1.0
 
 
 def test_refused_settings_are_one_line_config_errors(tmp_path):

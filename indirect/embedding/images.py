@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import time
+import warnings
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+EXIF_ORIENTATION = 0x0112
 # Linux stamps files from a coarse clock (a few ms) and some file systems keep whole or even
 # two-second times: a file changed within this window of being read could keep its mtime.
 RACY_NS = 2_000_000_000
@@ -110,9 +112,10 @@ class ImageDataset(Dataset):
     this cuts decoding (the bottleneck of a fast model) several-fold, at the cost of pixels
     slightly different from a full decode followed by the model's own resize.
 
-    With ``jpeg_bytes``, an RGB or grey JPEG is not decoded here: its item holds the file's bytes
-    (a 1-D uint8 tensor) for :func:`pixels_on_device`; other files (PNG, CMYK JPEG, 16-bit scans)
-    are preprocessed as usual. Batch such items with ``collate_fn=collate_bytes``."""
+    With ``jpeg_bytes``, an upright RGB or grey JPEG (:func:`device_jpeg`) is not decoded here: its
+    item holds the file's bytes (a 1-D uint8 tensor) for :func:`pixels_on_device`; other files
+    (PNG, CMYK JPEG, 16-bit scans, photos with an EXIF rotation) are preprocessed as usual. Batch
+    such items with ``collate_fn=collate_bytes``."""
 
     def __init__(self, paths: Sequence, preprocess: Callable, draft_size: int | None = None,
                  jpeg_bytes: bool = False):
@@ -130,7 +133,7 @@ class ImageDataset(Dataset):
         try:
             data, stamp = read_stamped(self.paths[index])
             with Image.open(io.BytesIO(data)) as image:      # reads the header only
-                if self.jpeg_bytes and image.format == "JPEG" and image.mode in ("RGB", "L"):
+                if self.jpeg_bytes and device_jpeg(image):
                     return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
                 return index, self.preprocess(to_rgb(image, self.draft_size)), "", tuple(stamp)
         except Exception as error:  # PIL raises many types for corrupt or truncated files
@@ -138,6 +141,13 @@ class ImageDataset(Dataset):
                 self._blank = self.preprocess(Image.new("RGB", (32, 32)))
             message = f"{type(error).__name__}: {error}".splitlines()[0]
             return index, torch.zeros_like(self._blank), message, tuple(stamp)
+
+
+def device_jpeg(image: Image.Image) -> bool:
+    """Whether the device decoder gives this image's pixels: an RGB or grey JPEG stored upright.
+    nvJPEG ignores the EXIF orientation (torchvision applies it on the CPU only), so a photo
+    stored sideways goes through PIL, which turns it (:func:`to_rgb`)."""
+    return image.format == "JPEG" and image.mode in ("RGB", "L") and image.getexif().get(EXIF_ORIENTATION, 1) == 1
 
 
 def model_input_side(preprocess: Callable) -> int:
@@ -227,15 +237,23 @@ def _resize_crop(images: torch.Tensor, side: int) -> torch.Tensor:
     return F.center_crop(images, [side, side]).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def _decode_jpeg(data, device: torch.device):
+    """torchvision's JPEG decoder (nvJPEG on CUDA), RGB out, without its deprecation warning on
+    every call (torchvision 0.29 points to TorchCodec, whose decoder is not a dependency here)."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+
+
 def _decode_each(datas: list[torch.Tensor], device: torch.device, fallback: Callable | None):
     """One by one, after a batch decode failed: (decoded image or None, error) per item; an image
     the device decoder refuses goes to ``fallback`` (PIL), whose pixels come back already sized."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     out = []
     for data in datas:
         try:
-            out.append((decode_jpeg(data, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True), ""))
+            out.append((_decode_jpeg(data, device), ""))
             continue
         except RuntimeError as error:
             device_error = f"{type(error).__name__}: {error}".splitlines()[0]
@@ -253,13 +271,12 @@ def _decode_each(datas: list[torch.Tensor], device: torch.device, fallback: Call
 def pixels_on_device(items: list[torch.Tensor], side: int, device: torch.device,
                      fallback: Callable | None = None) -> tuple[torch.Tensor, dict[int, str]]:
     """(B, 3, side, side) uint8 on ``device`` and {position: error} of the items that could not be
-    decoded. 1-D items are JPEG bytes, decoded together there (nvJPEG on CUDA, libjpeg on CPU),
-    EXIF orientation applied, then resized and centre-cropped (same-sized images together);
+    decoded. 1-D items are the bytes of upright JPEGs (:func:`device_jpeg`), decoded together
+    there (nvJPEG on CUDA, libjpeg on CPU; no EXIF orientation, which nvJPEG does not apply), then
+    resized and centre-cropped (same-sized images together);
     3-D items are pixels already sized (from :class:`ImageDataset`'s PIL path). When the batch
     decode fails, each JPEG is decoded alone, and one the device refuses is decoded by PIL and
     sized by ``fallback`` (the preprocess's uint8 part)."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     out = torch.zeros((len(items), 3, side, side), dtype=torch.uint8, device=device)
     errors: dict[int, str] = {}
     jpegs = [k for k, item in enumerate(items) if item.dim() == 1]
@@ -269,8 +286,7 @@ def pixels_on_device(items: list[torch.Tensor], side: int, device: torch.device,
     if not jpegs:
         return out, errors
     try:
-        decoded = [(image, "") for image in decode_jpeg([items[k] for k in jpegs], mode=ImageReadMode.RGB,
-                                                         device=device, apply_exif_orientation=True)]
+        decoded = [(image, "") for image in _decode_jpeg([items[k] for k in jpegs], device)]
     except RuntimeError:
         decoded = _decode_each([items[k] for k in jpegs], device, fallback)
     groups: dict[tuple[int, ...], list[int]] = {}
