@@ -71,12 +71,12 @@ def main(cfg: DictConfig) -> None:
 
 
 def refuse_unknown_choices(arguments: list[str]) -> None:
-    """An unknown config group option (``notion=nope``) as one line and exit status 2."""
+    """An unknown config group option (``notion=nope``) or key (``projector.foo=1``) as one line and exit status 2."""
     from indirect.errors import ConfigError
-    from indirect.experiment.validation import check_group_choices
+    from indirect.experiment.overrides import check_overrides
 
     try:
-        check_group_choices(arguments, Path(__file__).resolve().parent / "conf")
+        check_overrides(arguments, Path(__file__).resolve().parent / "conf")
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -157,12 +157,28 @@ def test_an_unknown_group_option_is_one_line_and_exit_2_in_runs_and_sweeps(tmp_p
     assert not (tmp_path / "run").exists() and not (tmp_path / "multirun").exists()
 
 
-def test_group_choices_pass_valid_sweeps_lists_and_hydra_groups():
-    from indirect.experiment.validation import check_group_choices
+def test_valid_overrides_pass_the_command_line_check():
+    from indirect.experiment.overrides import check_overrides
 
-    check_group_choices(["notion=color,shape", "analysis=[map,saliency]", "hydra/launcher=parallel", "embed.shard=range(3)",
-                         "+projector.x=1", "~ignore", "-m", "backbone=tiny"], CONF)
-    check_group_choices(["--config-path", "/elsewhere", "notion=anything"], CONF)   # a rerun's own conf: Hydra's call
+    check_overrides(["notion=color,shape", "analysis=[map,saliency]", "hydra/launcher=parallel", "embed.shard=range(3)",
+                     "+projector.x=1", "~ignore", "-m", "backbone=tiny", "methods.pca.n_components=4",
+                     "dataset.notions.color.vocabulary=[red]", "hydra.run.dir=x", "embed.decode=device",
+                     "experiment=demo_paper", "analysis.saliency.method=clip", "protocol=paper", "seed=3"], CONF)
+    check_overrides(["dataset=cub200", "dataset.root=/data/CUB_200_2011"], CONF)
+    check_overrides(["dataset=folder", "dataset.root=/photos", "notion=custom", "notion.name=label"], CONF)  # ??? values
+    check_overrides(["--config-path", "/elsewhere", "notion=anything", "nokey.foo=1"], CONF)   # a rerun's own conf
+
+
+def test_an_unknown_key_is_one_line_naming_the_fix(tmp_path):
+    from indirect.experiment.overrides import check_overrides
+
+    with pytest.raises(UserError, match=r"^projector.foo is not a key of projector \(it has: .*\); to add one, "
+                                        r"write \+projector.foo=<value>$"):
+        check_overrides(["projector.foo=1"], CONF)
+    with pytest.raises(UserError, match="n_component is not a key of the config"):
+        check_overrides(["n_component=3,4", "-m"], CONF)
+    proc = run_train_eval(tmp_path, "logger=none", "embed.workers=2", check=False)
+    assert_one_line_error(proc, "embed.workers is not a key of embed (it has: batch_size, chunk_size, decode, ")
 
 
 def assert_one_line_error(proc, message):

@@ -5,8 +5,6 @@ so a malformed override costs no dataset scan, no model load and no traceback.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -96,35 +94,3 @@ def missing_message(error: MissingMandatoryValue) -> str:
     key = getattr(error, "full_key", None) or str(error).splitlines()[0].split(":")[-1].strip()
     return f"{key} has no value (???); set {key}=<value> on the command line"
 
-
-RERUN_FLAGS = ("--config-path", "-cp", "--config-dir", "-cd", "--config-name", "-cn")
-
-
-def check_group_choices(arguments: list[str], conf_dir: Path) -> None:
-    """``notion=nope``, ``dataset=nope``, ...: one line naming the option and the options there
-    are, before Hydra composes (its own message is several lines, exit status 1). Sweeps
-    (``notion=a,b``) and lists (``analysis=[map,saliency]``) are checked choice by choice; Hydra's
-    own groups, syntax errors and reruns from another config directory are left to Hydra."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if any(argument.split("=")[0] in RERUN_FLAGS for argument in arguments):
-        return
-    try:
-        overrides = OverridesParser.create().parse_overrides([a for a in arguments if "=" in a and not a.startswith("-")])
-    except Exception:  # noqa: BLE001 - a syntax error: Hydra names it
-        return
-    for override in overrides:
-        group = override.key_or_group.split("@")[0]
-        folder = Path(conf_dir) / group
-        if override.is_delete() or group.startswith("hydra") or not folder.is_dir():
-            continue
-        if override.is_sweep_override():
-            names = list(override.sweep_string_iterator())
-        else:
-            value = override.value()
-            names = value if isinstance(value, list) else [value]
-        options = sorted(path.stem for path in folder.glob("*.yaml"))
-        for name in names:
-            if str(name) not in options:
-                raise ConfigError(f"{group}={name} is not an option of the {group} group; choose one of: "
-                                  f"{', '.join(options)}")

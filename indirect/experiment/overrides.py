@@ -1,0 +1,82 @@
+"""The command line checked before Hydra composes it: an unknown group option (``notion=nope``)
+or key (``projector.foo=1``) is one line naming it and the fix, exit status 2, where Hydra's own
+message is several lines and exits 1. Anything these checks cannot judge is left to Hydra:
+syntax errors, Hydra's own groups and keys, reruns from another config directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from indirect.errors import ConfigError
+
+RERUN_FLAGS = ("--config-path", "-cp", "--config-dir", "-cd", "--config-name", "-cn")
+
+
+def check_overrides(arguments: list[str], conf_dir: Path, config_name: str = "train_eval") -> None:
+    """Raise :class:`ConfigError` for the first unknown group option or key in ``arguments``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(argument.split("=")[0] in RERUN_FLAGS for argument in arguments):
+        return
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in arguments if "=" in a and not a.startswith("-")])
+    except Exception:  # noqa: BLE001 - a syntax error: Hydra names it
+        return
+    overrides = [o for o in overrides if not o.is_delete() and not o.key_or_group.startswith("hydra")]
+    groups = [o for o in overrides if _group_folder(o, conf_dir) is not None]
+    for override in groups:
+        _check_choices(override, _group_folder(override, conf_dir))
+    keys = [o for o in overrides if o not in groups and not o.is_add()]
+    if keys:
+        config = _compose(conf_dir, config_name, [f"{o.key_or_group}={_choices(o)[0]}" for o in groups])
+        for override in keys if config is not None else []:
+            _check_key(override.key_or_group, config)
+
+
+def _group_folder(override, conf_dir: Path) -> Path | None:
+    folder = Path(conf_dir) / override.key_or_group.split("@")[0]
+    return folder if folder.is_dir() else None
+
+
+def _choices(override) -> list[str]:
+    if override.is_sweep_override():
+        return list(override.sweep_string_iterator())
+    value = override.value()
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _check_choices(override, folder: Path) -> None:
+    group = override.key_or_group.split("@")[0]
+    options = sorted(path.stem for path in folder.glob("*.yaml"))
+    for name in _choices(override):
+        if name not in options:
+            raise ConfigError(f"{group}={name} is not an option of the {group} group; choose one of: {', '.join(options)}")
+
+
+def _compose(conf_dir: Path, config_name: str, choices: list[str]) -> DictConfig | None:
+    """The config with the command line's group choices (a sweep's first), or None if that fails."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
+            return compose(config_name, overrides=choices)
+    except Exception:  # noqa: BLE001 - Hydra reports what it cannot compose
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _check_key(key: str, config: DictConfig) -> None:
+    """Refuse ``key`` only where Hydra would: its parent exists, is a struct node, and lacks it."""
+    parent_key, _, leaf = key.rpartition(".")
+    try:
+        parent = OmegaConf.select(config, parent_key) if parent_key else config
+    except Exception:  # noqa: BLE001 - an interpolation that cannot resolve here
+        return
+    if not isinstance(parent, DictConfig) or not OmegaConf.is_struct(parent) or leaf in parent.keys():
+        return                                   # keys(), not ``in``: ``in`` is False for a ??? value
+    known = ", ".join(sorted(str(k) for k in parent.keys())[:12])
+    where = parent_key or "the config"
+    raise ConfigError(f"{key} is not a key of {where} (it has: {known}); to add one, write +{key}=<value>")
