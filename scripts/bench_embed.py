@@ -113,12 +113,13 @@ def loader_alone(backbone, labelled, batch_size: int, workers: int) -> float:
     (and, on the uint8 path, the device-side scaling). Above (c), decoding is not the cap."""
     from torch.utils.data import DataLoader
 
-    from indirect.embedding.extract import _batches
-    from indirect.embedding.images import ImageDataset, split_preprocess
+    from indirect.embedding.extract import _batches, _pieces
+    from indirect.embedding.images import ImageDataset, collate_pixels, split_preprocess
 
     split = split_preprocess(backbone.preprocess)
     dataset = ImageDataset(labelled.paths, split.to_uint8 if split else backbone.preprocess)
-    loader = DataLoader(dataset, batch_sampler=_batches([(0, len(labelled))], batch_size), num_workers=workers,
+    pieces, _ = _pieces(_batches([(0, len(labelled))], batch_size))          # the pipeline's worker tasks
+    loader = DataLoader(dataset, batch_sampler=pieces, num_workers=workers, collate_fn=collate_pixels,
                         pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if workers else None)
     start = time.perf_counter()
     for _, images, _, _ in loader:

@@ -139,3 +139,30 @@ def test_refused_settings_are_one_line_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="set embed.decode=pil"):
         embed_images(backbone, data, tmp_path / "c", decode="device")
     assert not (tmp_path / "c").exists()            # refused before anything is written
+
+
+def test_a_worker_piece_travels_in_one_or_two_tensors_whatever_its_size(tmp_path):
+    """Each tensor a worker hands over costs a file descriptor and a connection: a piece of the PIL
+    path is one tensor, a piece for device decoding two, and the items come back as they went."""
+    from torch.utils.data import DataLoader
+
+    from indirect.embedding.images import ImageDataset, Piece, collate_bytes, collate_pixels
+
+    data = load_folder(_mixed_folder(tmp_path / "img"))
+    split = split_preprocess(OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0).preprocess)
+
+    def tensors(value):
+        if isinstance(value, torch.Tensor):
+            return 1
+        return sum(tensors(v) for v in value) if isinstance(value, (list, tuple)) else 0
+
+    pil_view = ImageDataset(data.paths, split.to_uint8)
+    batch = next(iter(DataLoader(pil_view, batch_size=len(data.paths), collate_fn=collate_pixels, num_workers=1)))
+    assert tensors(batch) == 1 and batch[0] == list(range(len(data.paths))) and len(batch[3]) == len(data.paths)
+    device_view = ImageDataset(data.paths, split.to_uint8, jpeg_bytes=True)
+    indices, piece, errors, stamps = next(iter(DataLoader(device_view, batch_size=len(data.paths),
+                                                          collate_fn=collate_bytes, num_workers=1)))
+    assert isinstance(piece, Piece) and tensors(piece) == 2
+    for k, item in enumerate(piece.items()):
+        assert torch.equal(item, device_view[indices[k]][1])
+    assert sum(item.dim() == 1 for item in piece.items()) == 7   # 5 upright RGB, the grey and the truncated JPEG

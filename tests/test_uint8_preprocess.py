@@ -90,9 +90,10 @@ def test_decode_on_device_matches_pil_closely_on_the_cpu(tmp_path):
     preprocess = PREPROCESSES["open_clip"]
     split = split_preprocess(preprocess)
     workers_view = ImageDataset(paths, split.to_uint8, jpeg_bytes=True)
-    indices, datas, errors, stamps = next(iter(DataLoader(workers_view, batch_size=5, collate_fn=collate_bytes)))
+    indices, piece, errors, stamps = next(iter(DataLoader(workers_view, batch_size=5, collate_fn=collate_bytes)))
+    datas = piece.items()
     assert all(d.dim() == 1 for d in datas[:4])                     # JPEGs travel as their bytes
-    assert indices.tolist() == [0, 1, 2, 3, 4] and errors[:4] == [""] * 4 and "FileNotFoundError" in errors[4]
+    assert indices == [0, 1, 2, 3, 4] and errors[:4] == [""] * 4 and "FileNotFoundError" in errors[4]
     reference = [ImageDataset(paths, preprocess)[k] for k in range(4)]
     assert [tuple(s) for s in stamps[:4]] == [r[3] for r in reference]
     got = decode_on_device(datas[:4], 224, split, torch.device("cpu"))

@@ -21,8 +21,8 @@ from indirect.datasets.base import LabelledImages
 from indirect.embedding.fingerprint import DECODERS, image_fingerprint
 from indirect.embedding.faults import writing_cache
 from indirect.embedding.image_cache import ImageCache, ImageEmbeddings, PartsMissing
-from indirect.embedding.images import (ImageDataset, Stamp, collate_bytes, device_decodable, model_input_side,
-                                      pixels_on_device, split_preprocess)
+from indirect.embedding.images import (ImageDataset, Stamp, collate_bytes, collate_pixels, device_decodable,
+                                      model_input_side, pixels_on_device, split_preprocess)
 from indirect.errors import BadImageError, CacheError, ConfigError
 from indirect.threads import job_cores
 
@@ -253,7 +253,7 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
     num_workers, context = worker_context(num_workers)
     loader = DataLoader(dataset, batch_sampler=pieces, num_workers=num_workers, multiprocessing_context=context,
                         pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if num_workers else None,
-                        collate_fn=collate_bytes if on_device else None)
+                        collate_fn=collate_bytes if on_device else collate_pixels)
     chunk_of = {i: c for c in chunks for i in range(*c)}
     buffers: dict[tuple[int, int], dict] = {c: {"rows": {}, "skipped": {}, "stamps": {}} for c in chunks}
     total = sum(e - s for s, e in chunks)
@@ -298,16 +298,15 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
         in_flight = None
         indices, good, parts = [], [], []  # the model batch being gathered from pieces
         for (piece, images, errors, stamps), closing in zip(loader, closes):
-            piece = piece.tolist()
             piece_good = [k for k, e in enumerate(errors) if not e]
-            rows = stamps if on_device else zip(*(c.tolist() if hasattr(c, "tolist") else c for c in stamps))
-            for k, stamp in enumerate(rows):   # collate_bytes keeps one tuple per image, the default one column per field
+            for k, stamp in enumerate(stamps):
                 buffers[chunk_of[piece[k]]]["stamps"][piece[k]] = Stamp(*stamp)
             for k, error in enumerate(errors):
                 if error:
                     skip(piece[k], error)
             if piece_good and on_device:
-                parts.append([images[k] for k in piece_good])
+                items = images.items()
+                parts.append([items[k] for k in piece_good])
             elif piece_good:
                 part = images if len(piece_good) == len(piece) else images[piece_good]  # indexing would drop pinned memory
                 parts.append(split.normalize(part, backbone.device) if split is not None
