@@ -166,3 +166,18 @@ def test_a_worker_piece_travels_in_one_or_two_tensors_whatever_its_size(tmp_path
     for k, item in enumerate(piece.items()):
         assert torch.equal(item, device_view[indices[k]][1])
     assert sum(item.dim() == 1 for item in piece.items()) == 7   # 5 upright RGB, the grey and the truncated JPEG
+
+
+def test_a_run_with_device_decoding_reads_its_own_cache(tmp_path):
+    """embed.decode=device through the config: the run embeds JPEGs that way into a cache of its
+    own (beside the PIL one) and scores the same images."""
+    from conftest import TINY, compose_config
+    from indirect.experiment import run
+
+    root = _mixed_folder(tmp_path / "img")
+    common = ["dataset=folder", "notion=label", "prompts.vocabulary=[a,b]", "prompts.templates=['a photo of {}']",
+              f"dataset.root={root}", *TINY, "repetitions=1", "compare_with=[clip]", "analysis=none"]
+    pil, _ = run(compose_config(tmp_path, *common, output="pil"))
+    device, _ = run(compose_config(tmp_path, *common, "embed.decode=device", output="device"))
+    assert device["n_images"] == pil["n_images"] == 9
+    assert len(list((tmp_path / "cache").glob("folder__*.h5"))) == 2
