@@ -36,34 +36,38 @@ from indirect.embedding.extract import resolve_batch_size, resolve_workers, usab
 from indirect.embedding.images import device_decodable, open_rgb, split_preprocess  # noqa: E402
 
 
-def _write_jpeg_range(root: Path, start: int, stop: int, width: int, height: int, classes: int) -> None:
+def _write_jpeg_range(root: Path, start: int, stop: int, width: int, height: int, classes: int,
+                      varied: bool = False) -> None:
     """Images ``start..stop``; each from its own seed, so the files do not depend on how the
-    range is split between processes."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    range is split between processes. ``varied``: each image's sides drawn from 0.75-1.25 times
+    the given ones, as in real datasets (device decoding resizes images of one size together)."""
     for i in range(start, stop):
         rng = np.random.default_rng(i)
+        w, h = (int(width * rng.uniform(0.75, 1.25)), int(height * rng.uniform(0.75, 1.25))) if varied else (width, height)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         folder = root / f"class{i % classes}"
         folder.mkdir(parents=True, exist_ok=True)
         phase = rng.uniform(0, 2 * np.pi, 3)
         freq = rng.uniform(0.005, 0.05, 3)
         channels = [127 + 100 * np.sin(freq[c] * (xx + (c + 1) * yy) + phase[c]) for c in range(3)]
-        pixels = np.stack(channels, axis=-1) + rng.normal(0, 12, (height, width, 3))
+        pixels = np.stack(channels, axis=-1) + rng.normal(0, 12, (h, w, 3))
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
 
 
-def write_jpegs(root: Path, count: int, width: int, height: int, classes: int = 8, processes: int = 1) -> Path:
+def write_jpegs(root: Path, count: int, width: int, height: int, classes: int = 8, processes: int = 1,
+                varied: bool = False) -> Path:
     """Smooth colour fields with texture: JPEG sizes and decode times like photographs', not noise's.
     ``processes`` > 1 writes them in parallel (16k JPEGs take ~3 min on one core)."""
     for c in range(min(classes, count)):
         (root / f"class{c}").mkdir(parents=True, exist_ok=True)
     if processes <= 1 or count < 64:
-        _write_jpeg_range(root, 0, count, width, height, classes)
+        _write_jpeg_range(root, 0, count, width, height, classes, varied)
         return root
     from concurrent.futures import ProcessPoolExecutor
 
     bounds = np.linspace(0, count, processes + 1).astype(int)
     with ProcessPoolExecutor(processes) as pool:
-        for job in [pool.submit(_write_jpeg_range, root, int(a), int(b), width, height, classes)
+        for job in [pool.submit(_write_jpeg_range, root, int(a), int(b), width, height, classes, varied)
                     for a, b in zip(bounds[:-1], bounds[1:]) if b > a]:
             job.result()
     return root
@@ -181,6 +185,7 @@ def main() -> None:
     parser.add_argument("--demo-images", type=int, default=1024, help="JPEGs for the (much faster) demo backbone")
     parser.add_argument("--naive-images", type=int, default=48, help="images for the one-at-a-time loop")
     parser.add_argument("--size", default="500x375", help="JPEG width x height")
+    parser.add_argument("--varied-sizes", action="store_true", help="each JPEG's sides 0.75-1.25x --size (real datasets)")
     parser.add_argument("--batch-size", default="auto", help="as embed.batch_size")
     parser.add_argument("--workers", default="auto", help="as embed.num_workers; a comma list compares several")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -205,14 +210,14 @@ def main() -> None:
             root = scratch / f"jpegs{count}"
             if not root.exists():
                 started = time.perf_counter()
-                write_jpegs(root, count, width, height, processes=args.write_processes)
+                write_jpegs(root, count, width, height, processes=args.write_processes, varied=args.varied_sizes)
                 print(f"wrote {count} JPEGs in {time.perf_counter() - started:.1f} s "
                       f"({args.write_processes} process(es))", flush=True)
             labelled = load_folder(root)
             batch_size = resolve_batch_size(args.batch_size, backbone.device)
             split = "uint8 workers + device normalise" if split_preprocess(backbone.preprocess) else "whole preprocess in workers"
             print(f"\n{backbone.name} on {backbone.device} ({torch.get_num_threads()} torch threads, "
-                  f"{usable_cores()} usable cores): {count} JPEGs {width}x{height}, batch {batch_size}, {split}")
+                  f"{usable_cores()} usable cores): {count} JPEGs {width}x{height}{' (sides 0.75-1.25x)' if args.varied_sizes else ''}, batch {batch_size}, {split}")
             rate_a = naive(backbone, labelled.paths[:args.naive_images])
             print(f"  (a) naive, one image at a time : {rate_a:8.1f} img/s", flush=True)
             for workers in args.workers.split(","):

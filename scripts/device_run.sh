@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one prepared GPU session (issue 16, item 5): device-vs-CPU checks, then the embedding,
-# evaluation and scale benchmarks on cuda, each under `timeout`, ~5 minutes in all (limits sum to 380 s
+# evaluation and scale benchmarks on cuda, each under `timeout`, ~6 minutes in all (limits sum to 440 s
 # plus the wheel install). Logs go to OUT (default outputs/device), one file per step plus run.log.
 #
 #   bash scripts/device_wheels.sh                      # here, with PyPI: wheels into .whl/ (ignored by git)
@@ -44,6 +44,8 @@ step() {  # step NAME SECONDS command...: run under timeout, log to OUT/NAME.log
 step check 100 "$PY" scripts/device_check.py --out "$OUT/device_check.json"
 step embed 170 "$PY" scripts/bench_embed.py --device cuda --backbones vit-b-32 --images 16384 --naive-images 32 \
   --workers 8,15 --loader --compare-whole --device-decode
+step embed_varied 60 "$PY" scripts/bench_embed.py --device cuda --backbones vit-b-32 --images 4096 --naive-images 8 \
+  --workers 15 --varied-sizes --device-decode
 step eval 50 "$PY" scripts/bench_eval.py --device cuda --k none --pml-budget 15 --repeats 1 \
   --neighbour-sizes 1000 --neighbour-threads 2
 step scale 60 "$PY" scripts/bench_scale.py --device cuda
