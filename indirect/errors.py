@@ -57,3 +57,8 @@ class AnalysisError(UserError, ValueError):
 
 class SearchError(UserError, ValueError):
     """A search query (a missing image, an empty text, k < 1) or a saved notion space is unusable."""
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: message`` of ``error``, first line only: how a skipped file or moved-aside cache names its fault."""
+    return f"{type(error).__name__}: {error}".splitlines()[0]

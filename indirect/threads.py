@@ -40,9 +40,10 @@ def job_cores() -> int:
     return max(1, min(cores, int(share))) if share.isdigit() and int(share) > 0 else cores
 
 
-def threads_for(size: int, small: int = SMALL_PROBLEM) -> int:
-    """Threads for work on matrices of dimension ``size``: 1 up to ``small``, else the job's cores."""
-    return 1 if size <= small else job_cores()
+def threads_for(size: int, small: int = SMALL_PROBLEM, device: torch.device | str = "cpu") -> int:
+    """CPU threads for work on matrices of dimension ``size``: 1 up to ``small``, else the job's
+    cores; the job's cores whatever the size when the work runs on an accelerator."""
+    return 1 if size <= small and torch.device(device).type == "cpu" else job_cores()
 
 
 _controller: tuple[int, ThreadpoolController] | None = None

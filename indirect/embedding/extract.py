@@ -95,11 +95,17 @@ def _decoding(backbone: Backbone, jpeg_draft: bool, decode: str) -> str | None:
     return "jpeg-draft" if jpeg_draft else None
 
 
+def _image_cache(backbone: Backbone, labelled: LabelledImages, cache_dir, chunk_size: int, jpeg_draft: bool,
+                 decode: str) -> ImageCache:
+    """The cache of this backbone, dataset and decoder (not yet planned)."""
+    return ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
+                                                   _decoding(backbone, jpeg_draft, decode)), chunk_size)
+
+
 def image_cache_for(backbone: Backbone, labelled: LabelledImages, cache_dir, chunk_size: int = 2048,
                     jpeg_draft: bool = False, decode: str = "pil") -> ImageCache:
     """The cache of this backbone and dataset, planned against the images as they are now."""
-    cache = ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
-                                                    _decoding(backbone, jpeg_draft, decode)), chunk_size)
+    cache = _image_cache(backbone, labelled, cache_dir, chunk_size, jpeg_draft, decode)
     cache.plan(labelled.ids, labelled.paths)
     return cache
 
@@ -123,8 +129,7 @@ def embed_images(backbone: Backbone, labelled: LabelledImages, cache_dir, batch_
     cache_dir = Path(cache_dir)
     with writing_cache(cache_dir):
         cache_dir.mkdir(parents=True, exist_ok=True)
-        cache = ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
-                                                        _decoding(backbone, jpeg_draft, decode)), chunk_size)
+        cache = _image_cache(backbone, labelled, cache_dir, chunk_size, jpeg_draft, decode)
         options = dict(batch_size=resolve_batch_size(batch_size, backbone.device),
                        num_workers=resolve_workers(num_workers), on_bad_image=on_bad_image,
                        draft_size=model_input_side(backbone.preprocess) if jpeg_draft else None,

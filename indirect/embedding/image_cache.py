@@ -43,7 +43,7 @@ from filelock import FileLock
 from indirect.embedding.faults import move_aside
 from indirect.embedding.fingerprint import CACHE_SCHEMA_VERSION, fingerprint_hash, slug
 from indirect.embedding.images import UNKNOWN, Stamp, file_sha1, stat_stamp
-from indirect.errors import CacheError
+from indirect.errors import CacheError, one_line
 
 STR = h5py.string_dtype()
 PART = re.compile(r"part_(\d+)_(\d+)\.npz$")
@@ -166,7 +166,7 @@ class ImageCache:
                 skipped_stamps = stamps_of(handle["skipped_stamps"][:])
                 errors = list(handle["skipped_errors"].asstr()[:])
         except UNREADABLE as error:
-            move_aside(self.path, f"{type(error).__name__}: {error}".splitlines()[0])
+            move_aside(self.path, one_line(error))
             return {}
         entries = {i: Entry(s, row) for i, s, row in zip(ids, stamps, embeddings)}
         entries.update({i: Entry(s, None, e) for i, s, e in zip(skipped, skipped_stamps, errors)})
@@ -272,7 +272,7 @@ class ImageCache:
         except FileNotFoundError:
             raise
         except Exception as error:  # zipfile.BadZipFile, EOFError, ValueError...: a damaged part
-            move_aside(path, f"{type(error).__name__}: {error}".splitlines()[0])
+            move_aside(path, one_line(error))
             raise PartsMissing(f"embedding cache part {path} was unreadable and moved aside") from error
         if sorted(ids + skipped) != sorted(self.todo_ids[start:end]) or len(rows) != len(ids):
             raise CacheError(f"embedding cache part {path} holds other images than expected; delete it and rerun")

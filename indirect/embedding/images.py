@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from indirect.errors import one_line
 from indirect.threads import limited_threads
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -142,7 +143,7 @@ class ImageDataset(Dataset):
         except Exception as error:  # PIL raises many types for corrupt or truncated files
             if self._blank is None:
                 self._blank = self.preprocess(Image.new("RGB", (32, 32)))
-            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            message = one_line(error)
             return index, torch.zeros_like(self._blank), message, tuple(stamp)
 
 
@@ -301,7 +302,7 @@ def _decode_each(datas: list[torch.Tensor], device: torch.device, fallback: Call
             out.append((_decode_jpeg(data, device), ""))
             continue
         except RuntimeError as error:
-            device_error = f"{type(error).__name__}: {error}".splitlines()[0]
+            device_error = one_line(error)
         if fallback is None:
             out.append((None, device_error))
             continue
@@ -309,7 +310,7 @@ def _decode_each(datas: list[torch.Tensor], device: torch.device, fallback: Call
             with Image.open(io.BytesIO(data.numpy().tobytes())) as image:
                 out.append((fallback(to_rgb(image)), "sized"))
         except Exception as error:  # the same rule as ImageDataset: PIL's verdict names the fault
-            out.append((None, f"{type(error).__name__}: {error}".splitlines()[0]))
+            out.append((None, one_line(error)))
     return out
 
 
@@ -334,17 +335,16 @@ def pixels_on_device(items: list[torch.Tensor], side: int, device: torch.device,
         decoded = [(image, "") for image in _decode_jpeg([items[k] for k in jpegs], device)]
     except RuntimeError:
         decoded = _decode_each([items[k] for k in jpegs], device, fallback)
-    groups: dict[tuple[int, ...], list[int]] = {}
+    groups: dict[tuple[int, ...], list[tuple[int, torch.Tensor]]] = {}   # same-sized images, resized together
     for k, (image, note) in zip(jpegs, decoded):
         if image is None:
             errors[k] = note
         elif note == "sized":
             out[k] = image.to(device)
         else:
-            groups.setdefault(tuple(image.shape), []).append(k)
-    position = dict(zip(jpegs, range(len(jpegs))))
+            groups.setdefault(tuple(image.shape), []).append((k, image))
     for members in groups.values():
-        out[members] = _resize_crop(torch.stack([decoded[position[k]][0] for k in members]), side)
+        out[[k for k, _ in members]] = _resize_crop(torch.stack([image for _, image in members]), side)
     return out, errors
 
 

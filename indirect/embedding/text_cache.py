@@ -18,6 +18,7 @@ from indirect.backbones.base import Backbone
 from indirect.embedding.faults import move_aside, writing_cache
 from indirect.embedding.fingerprint import fingerprint_hash, slug
 from indirect.embedding.image_cache import UNREADABLE, publish
+from indirect.errors import one_line
 
 STR = h5py.string_dtype()
 
@@ -34,7 +35,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         with h5py.File(path, "r") as handle:
             return dict(zip(handle["texts"].asstr()[:], handle["embeddings"][:]))
     except UNREADABLE as error:
-        move_aside(path, f"{type(error).__name__}: {error}".splitlines()[0])
+        move_aside(path, one_line(error))
         return {}
 
 

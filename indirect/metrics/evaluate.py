@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from ..backbones.base import auto_device
-from ..threads import job_cores, limited_threads, threads_for
+from ..threads import limited_threads, threads_for
 from .clustering import CLUSTERING_METRICS, clustering_metrics
 from .knn_retrieval import RETRIEVAL_METRICS, retrieval_metrics
 from indirect.errors import MetricsError
@@ -113,7 +113,7 @@ def evaluate(
         # up to SMALL_EVALUATION embeddings on one thread: about as fast quiet (retrieval at N = 1,000
         # 15 vs 16 ms, 4,000: 0.20 vs 0.23 s; k-means 1.3x slower) and not stalled at every barrier
         # beside a busy neighbour (N = 1,000: 21 vs 68 ms); at 8,000 two threads are 1.3x faster quiet
-        with limited_threads(threads_for(len(x), SMALL_EVALUATION) if target.type == "cpu" else job_cores()):
+        with limited_threads(threads_for(len(x), SMALL_EVALUATION, target)):
             values = _exact_metrics(x, codes, wanted, k, target, seed)
     return {name: values[name] for name in wanted}
 

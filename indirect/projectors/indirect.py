@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ..threads import job_cores, limited_threads, threads_for
+from ..threads import limited_threads, threads_for
 from .base import Projector, ProjectorError, as_tensor, l2_normalize, seed_from
 from .training import MAX_STEPS, adam_with_patience
 
@@ -135,7 +135,7 @@ class InDiReCT(Projector):
         mode = self._surplus_mode()
         # every step, the deduplication and the final loss included, on the threads its size is
         # worth: two threads on a 150 x 512 matrix stall each other beside a busy neighbour (50x)
-        with limited_threads(threads_for(X.shape[1]) if self._device().type == "cpu" else job_cores()):
+        with limited_threads(threads_for(X.shape[1], device=self._device())):
             texts = unique_unit_rows(X)
             generator = torch.Generator().manual_seed(seed_from(self.random_state))
             self.n_prompts_ = int(texts.shape[0])
