@@ -90,6 +90,16 @@ class RecordingTracker:
         self.images.update(images)
 
 
+def recorded_run(tmp_path: Path, *overrides: str):
+    """``run(cfg, tracker)`` on the composed config with a :class:`RecordingTracker`:
+    (results, run objects, the tracker)."""
+    from indirect.experiment import run
+
+    tracker = RecordingTracker()
+    results, objects = run(compose_config(tmp_path, *overrides), tracker)
+    return results, objects, tracker
+
+
 def compose_config(tmp_path: Path, *overrides: str, output: str = "run") -> DictConfig:
     """The real config (conf/train_eval.yaml) as train_eval.py composes it, with data, caches and
     the run's folder under ``tmp_path`` and no tracker; ``run(cfg)`` takes it as it is."""

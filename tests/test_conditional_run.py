@@ -5,7 +5,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import RecordingTracker, compose_config, run_in_process
+from conftest import compose_config, recorded_run, run_in_process
 from indirect.conditional import METHODS
 from indirect.errors import ConfigError
 from indirect.reporting import load_results, write_sweep_report
@@ -16,12 +16,8 @@ SMALL = ["evaluation=conditional", "dataset=shapes", "dataset.n_images=400", "ev
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    from indirect.experiment import run
-
     tmp_path = tmp_path_factory.mktemp("conditional")
-    tracker = RecordingTracker()
-    results, objects = run(compose_config(tmp_path, *SMALL, "notion=color"), tracker)
-    return tmp_path, results, objects, tracker
+    return (tmp_path, *recorded_run(tmp_path, *SMALL, "notion=color"))
 
 
 def test_results_hold_every_method_and_kind_with_recalls_over_the_repetitions(small_run):

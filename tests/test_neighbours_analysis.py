@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import RecordingTracker, compose_config
+from conftest import compose_config, recorded_run
 from indirect.analysis.neighbours import Neighbours
 from indirect.errors import AnalysisError
-from indirect.experiment import run
 
 SMALL = ["dataset.n_images=60", "backbone.device=cpu", "embed.num_workers=0", "repetitions=1", "n_components=8"]
 
@@ -24,9 +23,7 @@ def test_neighbours_is_the_default_analysis_and_the_others_compose_as_before(tmp
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("neighbours")
-    tracker = RecordingTracker()
-    results, objects = run(compose_config(tmp_path, *SMALL, "compare_with=[pca]"), tracker)
-    return tmp_path, results, objects, tracker
+    return (tmp_path, *recorded_run(tmp_path, *SMALL, "compare_with=[pca]"))
 
 
 def test_a_default_run_writes_the_retrieval_figure_into_results_and_the_tracker(default_run):
