@@ -10,7 +10,8 @@ these paths; this script checks that they are right):
   batch_size     embed_images on the device at batch 7 vs 256 (the cache does not key the batch
                  size: under fp16 the rows may differ; the figure is printed, PASS at cosine >= 0.9999)
   device_decode  embed_images with embed.decode=device (nvJPEG, bicubic antialiased resize on the
-                 device) vs PIL decoding: same ids, min cosine (PASS >= 0.999), mean pixel difference
+                 device) vs PIL decoding: same ids, min cosine (PASS >= 0.999), mean pixel difference,
+                 whether the device decoder itself refuses a truncated JPEG (runs never send it one)
   uint8_path     embed_images on the device with uint8 workers + device normalisation vs the whole
                  preprocess in the workers (float32 shipped)
 
@@ -132,9 +133,13 @@ def check_device_decode(device: str, n_images: int, scratch: Path) -> dict:
     pixels, errors = pixels_on_device([torch.frombuffer(bytearray(Path(p).read_bytes()), dtype=torch.uint8) for p in paths],
                                       side, torch.device(device))
     pil = torch.stack([split.to_uint8(open_rgb(p)) for p in paths])
+    half = Path(paths[0]).read_bytes()
+    _, truncated = pixels_on_device([torch.frombuffer(bytearray(half[: len(half) // 2]), dtype=torch.uint8)], side,
+                                    torch.device(device))     # never reaches it in a run (complete_jpeg): a figure only
     same_ids = decoded.ids == reference.ids and len(decoded.ids) == n_images
     min_cos = float(cosine_rows(torch.from_numpy(decoded.embeddings), torch.from_numpy(reference.embeddings)).min())
     return {"images": n_images, "same_ids": same_ids, "min_cosine": round(min_cos, 6), "errors": len(errors),
+            "device_refuses_truncated_jpeg": bool(truncated),
             "mean_pixel_difference": round(float((pixels.cpu().float() - pil.float()).abs().mean()), 3),
             "device_decode_img_per_s": round(n_images / seconds, 1), "ok": same_ids and not errors and min_cos >= 0.999}
 

@@ -100,6 +100,36 @@ def test_a_jpeg_the_device_refuses_is_decoded_by_pil_and_a_broken_one_is_reporte
     assert torch.equal(pixels[1], alone[0])
 
 
+def test_a_truncated_jpeg_is_skipped_even_by_a_decoder_that_would_fill_it_in(tmp_path, monkeypatch):
+    """Whether nvJPEG refuses a truncated file or fills in its missing rows, the skip must not
+    depend on it: a JPEG without its end marker never reaches the device decoder. Here the device
+    decoder is replaced by a lenient one (PIL with LOAD_TRUNCATED_IMAGES, grey rows)."""
+    from PIL import ImageFile
+
+    from indirect.embedding.images import complete_jpeg
+
+    def lenient(data, mode=None, device=None):
+        def one(item):
+            previous, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, True
+            try:
+                with Image.open(io.BytesIO(item.numpy().tobytes())) as image:
+                    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+            finally:
+                ImageFile.LOAD_TRUNCATED_IMAGES = previous
+        return [one(item) for item in data] if isinstance(data, list) else one(data)
+
+    monkeypatch.setattr(images_module, "_decode_jpeg", lenient)
+    data = load_folder(_mixed_folder(tmp_path / "img"))
+    backbone = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0)
+    device = embed_images(backbone, data, tmp_path / "cache", batch_size=16, num_workers=0, decode="device")
+    assert sorted(device.skipped_ids) == ["b/notes.jpg", "b/truncated.jpg"] and len(device.ids) == 9
+    whole = (tmp_path / "img" / "a" / "0.jpg").read_bytes()
+    assert complete_jpeg(whole) and complete_jpeg(whole + bytes(16))
+    assert not complete_jpeg(whole[: len(whole) // 2]) and not complete_jpeg(whole[:-2])
+    with open(tmp_path / "img" / "b" / "truncated.jpg", "rb") as handle:
+        assert lenient(torch.frombuffer(bytearray(handle.read()), dtype=torch.uint8)).shape == (3, 240, 320)
+
+
 def test_rotated_photos_go_through_pil_and_grey_jpegs_match_it(tmp_path):
     """nvJPEG ignores EXIF orientation (torchvision turns images on the CPU only), so a photo stored
     sideways must not reach it: the workers decode it with PIL, upright. A grey JPEG is decoded on
@@ -165,7 +195,7 @@ def test_a_worker_piece_travels_in_one_or_two_tensors_whatever_its_size(tmp_path
     assert isinstance(piece, Piece) and tensors(piece) == 2
     for k, item in enumerate(piece.items()):
         assert torch.equal(item, device_view[indices[k]][1])
-    assert sum(item.dim() == 1 for item in piece.items()) == 7   # 5 upright RGB, the grey and the truncated JPEG
+    assert sum(item.dim() == 1 for item in piece.items()) == 6   # 5 upright RGB and the grey JPEG
 
 
 def test_a_run_with_device_decoding_reads_its_own_cache(tmp_path):

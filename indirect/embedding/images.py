@@ -118,7 +118,8 @@ class ImageDataset(Dataset):
 
     With ``jpeg_bytes``, an upright RGB or grey JPEG (:func:`device_jpeg`) is not decoded here: its
     item holds the file's bytes (a 1-D uint8 tensor) for :func:`pixels_on_device`; other files
-    (PNG, CMYK JPEG, 16-bit scans, photos with an EXIF rotation) are preprocessed as usual. Batch
+    (PNG, CMYK JPEG, 16-bit scans, photos with an EXIF rotation, JPEGs without their end marker)
+    are preprocessed as usual. Batch
     such items with ``collate_fn=collate_bytes``."""
 
     def __init__(self, paths: Sequence, preprocess: Callable, draft_size: int | None = None,
@@ -137,7 +138,7 @@ class ImageDataset(Dataset):
         try:
             data, stamp = read_stamped(self.paths[index])
             with Image.open(io.BytesIO(data)) as image:      # reads the header only
-                if self.jpeg_bytes and device_jpeg(image):
+                if self.jpeg_bytes and device_jpeg(image) and complete_jpeg(data):
                     return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
                 return index, self.preprocess(to_rgb(image, self.draft_size)), "", tuple(stamp)
         except Exception as error:  # PIL raises many types for corrupt or truncated files
@@ -152,6 +153,15 @@ def device_jpeg(image: Image.Image) -> bool:
     nvJPEG ignores the EXIF orientation (torchvision applies it on the CPU only), so a photo
     stored sideways goes through PIL, which turns it (:func:`to_rgb`)."""
     return image.format == "JPEG" and image.mode in ("RGB", "L") and image.getexif().get(EXIF_ORIENTATION, 1) == 1
+
+
+def complete_jpeg(data: bytes) -> bool:
+    """Whether a JPEG's bytes end with its end-of-image marker (FF D9), trailing padding aside.
+    A truncated JPEG lacks it: PIL refuses such a file ("image file is truncated"), while
+    a decoder on the device may fill in the missing rows and return an image, so it goes through
+    PIL, whose verdict (skip or fail) is the same on every device. A file with data after the
+    marker (a camera's trailer) also goes through PIL, which reads it as usual."""
+    return data[-64:].rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9")
 
 
 def model_input_side(preprocess: Callable) -> int:
