@@ -161,7 +161,7 @@ def test_refused_settings_are_one_line_config_errors(tmp_path):
 
     data = load_folder(_mixed_folder(tmp_path / "img"))
     backbone = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0)
-    with pytest.raises(ConfigError, match=r"embed.decode='gpu'"):
+    with pytest.raises(ConfigError, match=r"embed.decode=gpu is unknown; choose one of: pil"):
         embed_images(backbone, data, tmp_path / "c", decode="gpu")
     with pytest.raises(ConfigError, match="jpeg_draft"):
         embed_images(backbone, data, tmp_path / "c", decode="device", jpeg_draft=True)

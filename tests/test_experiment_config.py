@@ -87,7 +87,7 @@ def test_unknown_notions_missing_columns_and_vocabularies_are_one_line():
     ("evaluation.backend=nope", "evaluation.backend=nope is unknown; choose one of: exact, pml"),
     ("embed.shard=9", "embed.shard=9 is out of range for embed.num_shards=2; set embed.shard to 0..1"),
     ("embed.on_bad_image=nope", "embed.on_bad_image=nope is unknown; choose one of: skip, fail"),
-    ("embed.batch_size=0", "embed.batch_size=0 must be >= 1"),
+    ("embed.batch_size=0", "embed.batch_size=0 is not a positive number of images per forward pass; set embed.batch_size=<integer >= 1> or auto"),
     ("compare_with=[nope]", "compare_with: unknown method 'nope'; known: clip,"),
     ("max_prompts=0", "max_prompts=0 must be >= 1"),
     ("ignore=color", "ignore=color is the run's own notion"),

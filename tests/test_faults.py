@@ -358,15 +358,30 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, tiny, mo
 # -- 6. messages ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("option, value, fragment", [
-    ("batch_size", 0, "embed.batch_size=0: use a positive number"),
-    ("batch_size", -5, "embed.batch_size=-5: use a positive number"),
-    ("chunk_size", 0, "embed.chunk_size=0: use a positive number"),
+    ("batch_size", 0, "embed.batch_size=0 is not a positive number"),
+    ("batch_size", -5, "embed.batch_size=-5 is not a positive number"),
+    ("chunk_size", 0, "embed.chunk_size=0 is not a positive number"),
     ("num_workers", -1, "embed.num_workers=-1"),
 ])
 def test_bad_embed_options_name_the_value_and_the_fix(tmp_path, tiny, option, value, fragment):
     data = load_folder(write_image_folder(tmp_path / "img", per_class=1))
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
         embed_images(tiny, data, tmp_path, **{**QUICK, option: value})
+
+
+@pytest.mark.parametrize("option, value", [("num_shards", 0), ("num_workers", -2), ("on_bad_image", "ignore"),
+                                           ("batch_size", "big"), ("decode", "gpu")])
+def test_the_command_line_and_a_library_call_refuse_an_embed_value_in_the_same_words(tmp_path, tiny, option, value):
+    """One check for both doors: the validation stage (before anything loads) and embed_images."""
+    from indirect.experiment.validation import validate
+
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=1))
+    with pytest.raises(ConfigError) as library:
+        embed_images(tiny, data, tmp_path / "cache", **{**QUICK, option: value})
+    with pytest.raises(ConfigError) as command_line:
+        validate(compose_config(tmp_path, f"embed.{option}={value}"))
+    assert str(library.value) == str(command_line.value) and str(library.value).startswith(f"embed.{option}=")
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize("override", ["embed.chunk_size=0", "embed.batch_size=-5", "seed=abc", "evaluation.k=0"])

@@ -86,7 +86,7 @@ def test_a_part_of_other_images_is_refused(tmp_path, tiny, data):
 
 
 def test_shard_outside_range_is_refused(tmp_path, tiny, data):
-    with pytest.raises(ValueError, match=r"embed.shard=3 is outside 0..2"):
+    with pytest.raises(ValueError, match=r"embed.shard=3 is out of range for embed.num_shards=3; set embed.shard to 0..2"):
         embed_images(tiny, data, tmp_path, shard=3, **SHARDED)
 
 

@@ -130,7 +130,7 @@ def test_defaults_live_in_the_working_directory_and_the_saved_config_reproduces_
     (["prompts.templates=['no slot']"], "prompt template 'no slot' has no '{}'"),
     (["ignore=nope"], "notion 'nope' is not defined for dataset 'folder'"),
     (["analysis=saliency", "analysis.saliency.method=lae"], "analysis.saliency.method=lae was not run"),
-    (["embed.decode=gpu"], "embed.decode=gpu is unknown; choose one of: pil, device"),
+    (["embed.decode=gpu"], "embed.decode=gpu is unknown; choose one of: pil (decode in the workers), device"),
     (["embed.decode=device", "embed.jpeg_draft=true"], "embed.decode=device with embed.jpeg_draft=true"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, image_folder, overrides, message):

@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 
 from indirect.backbones.base import Backbone
 from indirect.datasets.base import LabelledImages
-from indirect.embedding.fingerprint import DECODERS, image_fingerprint
+from indirect.embedding.fingerprint import image_fingerprint
 from indirect.embedding.faults import writing_cache
 from indirect.embedding.image_cache import ImageCache, ImageEmbeddings, PartsMissing
 from indirect.embedding.images import (ImageDataset, Stamp, collate_bytes, collate_pixels, device_decodable,
                                       model_input_side, pixels_on_device, split_preprocess)
+from indirect.embedding.options import check_options
 from indirect.errors import BadImageError, CacheError, ConfigError
 from indirect.threads import job_cores
 
@@ -52,32 +53,6 @@ def resolve_batch_size(batch_size, device: torch.device) -> int:
     if batch_size in (None, "auto"):
         return 256 if device.type == "cuda" else 64
     return int(batch_size)
-
-
-def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard, decode="pil",
-                  jpeg_draft=False) -> None:
-    """One line naming the embed.* value at fault and the values that work."""
-    def positive(value) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-    if not (batch_size in (None, "auto") or positive(batch_size)):
-        raise ConfigError(f"embed.batch_size={batch_size}: use a positive number of images per forward pass, or auto")
-    if not (num_workers in (None, "auto") or (isinstance(num_workers, int) and num_workers >= 0)):
-        raise ConfigError(f"embed.num_workers={num_workers}: use 0 (decode in the main process), a positive number, or auto")
-    if not positive(chunk_size):
-        raise ConfigError(f"embed.chunk_size={chunk_size}: use a positive number of images per part file (default 2048)")
-    if on_bad_image not in ("skip", "fail"):
-        raise ConfigError(f"embed.on_bad_image={on_bad_image!r}: use 'skip' or 'fail'")
-    if not positive(num_shards):
-        raise ConfigError(f"embed.num_shards={num_shards}: use 1 (no sharding) or more")
-    if shard is not None and not (isinstance(shard, int) and 0 <= shard < num_shards):
-        raise ConfigError(f"embed.shard={shard} is outside 0..{num_shards - 1} (embed.num_shards={num_shards})")
-    if decode not in DECODERS:
-        raise ConfigError(f"embed.decode={decode!r}: use 'pil' (decode in the workers) or 'device' (JPEGs on the "
-                          "model's device)")
-    if decode == "device" and jpeg_draft:
-        raise ConfigError("embed.decode=device with embed.jpeg_draft=true: reduced-scale decoding is PIL's; "
-                          "set one of them")
 
 
 def check_decoder(decode: str, backbone: Backbone) -> None:

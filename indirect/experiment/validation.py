@@ -8,12 +8,11 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from indirect.embedding.fingerprint import DECODERS
+from indirect.embedding.options import DEFAULTS as EMBED_DEFAULTS, check_options
 from indirect.errors import ConfigError
 
 EVALUATION_BACKENDS = ("exact", "pml")
 K_WORDS = ("max_bin_count",)
-BAD_IMAGE_POLICIES = ("skip", "fail")
 
 
 def integer(cfg: DictConfig, key: str, minimum: int | None = None, allow_none: bool = False) -> int | None:
@@ -53,23 +52,8 @@ def _validate(cfg: DictConfig) -> None:
         validate_conditional(cfg)
     else:
         validate_retrieval(cfg)
-    for key, minimum in (("embed.batch_size", 1), ("embed.num_workers", 0)):
-        if OmegaConf.select(cfg, key) not in ("auto", None):
-            integer(cfg, key, minimum)
-    integer(cfg, "embed.chunk_size", 1)
-    policy = OmegaConf.select(cfg, "embed.on_bad_image")
-    if policy not in BAD_IMAGE_POLICIES:
-        raise ConfigError(f"embed.on_bad_image={policy} is unknown; choose one of: {', '.join(BAD_IMAGE_POLICIES)}")
-    decode = OmegaConf.select(cfg, "embed.decode", default="pil")
-    if decode not in DECODERS:
-        raise ConfigError(f"embed.decode={decode} is unknown; choose one of: {', '.join(DECODERS)}")
-    if decode == "device" and OmegaConf.select(cfg, "embed.jpeg_draft"):
-        raise ConfigError("embed.decode=device with embed.jpeg_draft=true: reduced-scale decoding is PIL's; set one of them")
-    num_shards = integer(cfg, "embed.num_shards", 1)
-    shard = integer(cfg, "embed.shard", 0, allow_none=True)
-    if shard is not None and shard >= num_shards:
-        raise ConfigError(f"embed.shard={shard} is out of range for embed.num_shards={num_shards}; "
-                          f"set embed.shard to 0..{num_shards - 1}")
+    check_options(**{key: OmegaConf.select(cfg, f"embed.{key}", default=default, throw_on_missing=True)
+                     for key, default in EMBED_DEFAULTS.items()})
     known = list(cfg.get("methods") or {})
     for name in cfg.get("compare_with") or []:
         if str(name) not in known:
