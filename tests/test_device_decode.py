@@ -130,6 +130,25 @@ def test_a_truncated_jpeg_is_skipped_even_by_a_decoder_that_would_fill_it_in(tmp
         assert lenient(torch.frombuffer(bytearray(handle.read()), dtype=torch.uint8)).shape == (3, 240, 320)
 
 
+def test_a_batch_of_many_sizes_gives_each_image_the_pixels_it_gets_alone():
+    """Images are resized one size at a time, rounded and put in place once for the batch: each
+    lands in its own slot with the pixels it gets when decoded alone, PIL-sized items included."""
+    side = 24
+    sizes = [(60, 40), (40, 60), (60, 40), (33, 90), (24, 24), (100, 31), (60, 40)]
+    items = []
+    for seed, (w, h) in enumerate(sizes):
+        buffer = io.BytesIO()
+        _photo(w, h, seed).save(buffer, "JPEG", quality=90)
+        items.append(torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8))
+    items.insert(3, torch.full((3, side, side), 7, dtype=torch.uint8))          # already sized by PIL
+    pixels, errors = pixels_on_device(items, side, CPU)
+    assert not errors and pixels.shape == (len(items), 3, side, side)
+    for k, item in enumerate(items):
+        alone, _ = pixels_on_device([item], side, CPU)
+        assert torch.equal(pixels[k], alone[0]), k
+    assert torch.equal(pixels[3], items[3]) and not torch.equal(pixels[0], pixels[2])
+
+
 def test_rotated_photos_go_through_pil_and_grey_jpegs_match_it(tmp_path):
     """nvJPEG ignores EXIF orientation (torchvision turns images on the CPU only), so a photo stored
     sideways must not reach it: the workers decode it with PIL, upright. A grey JPEG is decoded on

@@ -284,13 +284,17 @@ def collate_bytes(items):
 
 
 def _resize_crop(images: torch.Tensor, side: int) -> torch.Tensor:
-    """(B, 3, H, W) uint8 -> (B, 3, side, side) uint8: shorter side to ``side`` (bicubic,
-    antialiased, on float pixels rounded back to 8 bit as PIL does), then the centre crop."""
+    """(B, 3, H, W) uint8 -> (B, 3, side, side) float: shorter side to ``side`` (bicubic,
+    antialiased, on float pixels), then the centre crop; :func:`_to_uint8` rounds as PIL does."""
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as F
 
     images = F.resize(images.float(), [side], interpolation=InterpolationMode.BICUBIC, antialias=True)
-    return F.center_crop(images, [side, side]).round_().clamp_(0, 255).to(torch.uint8)
+    return F.center_crop(images, [side, side])
+
+
+def _to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    return pixels.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _decode_jpeg(data, device: torch.device):
@@ -353,8 +357,10 @@ def pixels_on_device(items: list[torch.Tensor], side: int, device: torch.device,
             out[k] = image.to(device)
         else:
             groups.setdefault(tuple(image.shape), []).append((k, image))
-    for members in groups.values():
-        out[[k for k, _ in members]] = _resize_crop(torch.stack([image for _, image in members]), side)
+    if groups:   # a kernel or two per size; the rounding and the copy into place once for the batch
+        resized = [_resize_crop(members[0][1][None] if len(members) == 1 else torch.stack([i for _, i in members]),
+                                side) for members in groups.values()]
+        out[[k for members in groups.values() for k, _ in members]] = _to_uint8(torch.cat(resized))
     return out, errors
 
 
