@@ -119,8 +119,7 @@ class ImageDataset(Dataset):
     With ``jpeg_bytes``, an upright RGB or grey JPEG (:func:`device_jpeg`) is not decoded here: its
     item holds the file's bytes (a 1-D uint8 tensor) for :func:`pixels_on_device`; other files
     (PNG, CMYK JPEG, 16-bit scans, photos with an EXIF rotation, JPEGs without their end marker)
-    are preprocessed as usual. Batch
-    such items with ``collate_fn=collate_bytes``."""
+    are preprocessed as usual. Batch such items with ``collate_fn=collate_bytes``."""
 
     def __init__(self, paths: Sequence, preprocess: Callable, draft_size: int | None = None,
                  jpeg_bytes: bool = False):
