@@ -32,6 +32,21 @@ def test_a_compared_method_configured_like_the_projector_is_not_fitted_twice(tmp
     assert keys(select_methods(other))[-1] == ("methods.pca", False)
 
 
+def test_two_configurations_of_one_projector_report_in_two_rows(tmp_path):
+    """projector=indirect (fast) beside compare_with=[indirect_faithful]: both are InDiReCT, whose
+    seeds were pooled into one 'indirect' row; now the compared one reports under its key."""
+    from conftest import TINY, recorded_run
+
+    results, _, _ = recorded_run(tmp_path, *TINY, "compare_with=[indirect_faithful]",
+                                 "methods.indirect_faithful.max_iter=50")
+    assert list(results["methods"]) == ["indirect", "clip", "indirect_faithful"]
+    fast, faithful = (results["methods"][m]["precision_at_1"]["runs"] for m in ("indirect", "indirect_faithful"))
+    assert len(fast) == len(faithful) == 2 and fast != faithful
+    other = compose_config(tmp_path, "projector=lae", "compare_with=[lae]", "methods.lae.n_components=4")
+    specs = select_methods(other)
+    assert [spec.name(spec.build(0)) for spec in specs] == ["lae", "clip", "methods.lae"]
+
+
 def test_ignore_wraps_the_projector_built_with_the_ignore_prompts(tmp_path):
     cfg = compose_config(tmp_path, "ignore=background", "projector=pca", "compare_with=[]", "n_components=2")
     specs = select_methods(cfg)

@@ -191,12 +191,72 @@ def test_plot_sweep_pools_jobs_by_swept_value(tmp_path):
     assert sorted(p1) == ["2", "4", "8"] and p1["8"]["runs"] == "6" and p1["2"]["runs"] == "3"
     runs = [fake_results(n)["methods"]["indirect"]["precision_at_1"]["runs"] for n in (2, 3)]
     assert float(p1["8"]["mean"]) == pytest.approx(100 * np.mean(runs), abs=0.006)
-    clip = [r for n in range(4) for r in fake_results(n)["methods"]["clip"]["precision_at_1"]["runs"]]
-    assert float(p1["2"]["clip mean"]) == pytest.approx(100 * np.mean(clip), abs=0.006)  # one raw line for all k
+    clip = fake_results(0)["methods"]["clip"]["precision_at_1"]["runs"]
+    assert float(p1["2"]["clip mean"]) == pytest.approx(100 * np.mean(clip), abs=0.006)  # the reference at k=2
     with pytest.raises(SweepError, match="no value for 'max_prompts'"):
         plot_sweep(root, "max_prompts", out)
     with pytest.raises(SweepError, match="no method 'lae'"):
         plot_sweep(root, "n_components", out, method="lae")
+
+
+def _sweep_job(root: Path, number: int, overrides: list[str], p1: dict[str, list[float]]) -> None:
+    job = root / str(number)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    results = fake_results(number, methods=tuple(p1))
+    for method, runs in p1.items():
+        results["methods"][method]["precision_at_1"] = summarize_runs([{"p": r} for r in runs])["p"]
+    (job / "results.json").write_text(json.dumps(results))
+
+
+def test_plot_sweep_keeps_jobs_that_differ_in_another_swept_key_apart(tmp_path):
+    """n_components=2,4 protocol=improved,paper (conf/experiment/sweep_dims.yaml's usage): one line
+    per protocol, never their pooled mean; a seed swept beside them is still pooled."""
+    root = tmp_path / "sweep"
+    number = 0
+    for k in (2, 4):
+        for protocol, level in (("improved", 0.6), ("paper", 0.2)):
+            for seed in (0, 1):
+                _sweep_job(root, number, [f"n_components={k}", f"protocol={protocol}", f"seed={seed}"],
+                           {"indirect": [level + seed / 100], "clip": [0.3]})
+                number += 1
+    plot_sweep(root, "n_components", tmp_path / "dims.png", metrics=["precision_at_1"])
+    rows = list(csv.DictReader(open(tmp_path / "dims.csv")))
+    by_line = {(row["setting"], row["n_components"]): row for row in rows}
+    assert sorted(by_line) == [("protocol=improved", "2"), ("protocol=improved", "4"), ("protocol=paper", "2"),
+                               ("protocol=paper", "4")]
+    assert by_line[("protocol=improved", "2")]["mean"] == "60.50" and by_line[("protocol=paper", "4")]["mean"] == "20.50"
+    assert {row["runs"] for row in rows} == {"2"} and {row["clip mean"] for row in rows} == {"30.00"}
+
+
+def test_plot_sweep_draws_the_reference_of_each_backbone_in_a_backbone_sweep(tmp_path):
+    """The raw backbone's figure changes with the backbone: the dashed reference follows it."""
+    root = tmp_path / "sweep"
+    for number, (name, clip) in enumerate([("vit_b32_openai", 0.3), ("vit_b16_openai", 0.4), ("vit_l14_openai", 0.5)]):
+        _sweep_job(root, number, [f"backbone={name}"], {"indirect": [clip + 0.1], "clip": [clip]})
+    plot_sweep(root, "backbone", tmp_path / "sizes.png", metrics=["precision_at_1"])
+    rows = list(csv.DictReader(open(tmp_path / "sizes.csv")))
+    assert [(row["backbone"], row["mean"], row["clip mean"]) for row in rows] == [
+        ("vit_b32_openai", "40.00", "30.00"), ("vit_b16_openai", "50.00", "40.00"), ("vit_l14_openai", "60.00", "50.00")]
+
+
+def test_a_figure_stored_as_null_is_an_empty_cell_in_the_csv_and_a_gap_in_the_chart(tmp_path):
+    """results.json writes NaN as null (strict JSON): the CSV leaves the cell empty, the bar chart
+    draws no bar, neither crashes."""
+    from indirect.jsonsafe import to_json
+    from indirect.reporting.figures import bar_chart
+    from indirect.reporting.jobs import run_job
+    from indirect.reporting.tables import build_table
+
+    results = fake_results(3, methods=("indirect", "clip"))
+    results["methods"]["indirect"] = summarize_runs([{"precision_at_1": float("nan"), "NMI": 0.5}] * 3)
+    results["methods"]["clip"] = summarize_runs([{"precision_at_1": 0.25, "NMI": 0.5}] * 3)
+    results = json.loads(to_json(results))
+    assert results["methods"]["indirect"]["precision_at_1"]["mean"] is None
+    rows = {row["method"]: row for row in csv.DictReader(io.StringIO(results_table(results, "csv")))}
+    assert rows["indirect"]["P@1 mean"] == "" and rows["indirect"]["NMI mean"] == "50.0000"
+    assert rows["clip"]["P@1 mean"] == "25.0000"
+    assert bar_chart(build_table([run_job(results)]), tmp_path / "bars.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_report_script_writes_files_and_signals_missing_runs(tmp_path, capsys):
@@ -279,5 +339,5 @@ def test_report_script_plots_a_categorical_sweep_in_sweep_order(tmp_path, capsys
     assert [row["backbone"] for row in p1] == ["vit_l14_openai", "demo", "tiny"]  # sweep order, not sorted
     expected = fake_results(1)["methods"]["indirect"]["precision_at_1"]["runs"]
     assert float(p1[1]["mean"]) == pytest.approx(100 * np.mean(expected), abs=0.006)
-    assert float(p1[1]["clip mean"]) == pytest.approx(
-        100 * np.mean([r for n in range(3) for r in fake_results(n)["methods"]["clip"]["precision_at_1"]["runs"]]), abs=0.006)
+    assert float(p1[1]["clip mean"]) == pytest.approx(   # the raw backbone of that job, not of all three
+        100 * np.mean(fake_results(1)["methods"]["clip"]["precision_at_1"]["runs"]), abs=0.006)

@@ -11,7 +11,7 @@ from indirect.projectors import NotApplicable
 
 @dataclass
 class FittedMethod:
-    name: str        # the projector's method_name (e.g. 'indirect+ignore'), the results' row
+    name: str        # the results' row: the projector's method_name (e.g. 'indirect+ignore') or its methods key
     seed: int
     projector: object
 
@@ -49,11 +49,11 @@ def fit_methods(specs: list[MethodSpec], seed: int, repetitions: int, embeddings
             try:
                 projector = fit_method(spec, seed + repetition, embeddings)
             except NotApplicable as error:
-                name = spec.build(seed, embeddings.ignore_text).method_name
+                name = spec.name(spec.build(seed, embeddings.ignore_text))
                 fitted.not_applicable[name] = str(error).splitlines()[0]
                 runs = []
                 break
-            runs.append(FittedMethod(projector.method_name, seed + repetition, projector))
+            runs.append(FittedMethod(spec.name(projector), seed + repetition, projector))
             if not projector.depends_on_seed:
                 break
         fitted.extend(runs)

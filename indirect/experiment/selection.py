@@ -25,6 +25,11 @@ class MethodSpec:
     key: str                                  # 'projector' or 'methods.<name>': named in error messages
     config: DictConfig
     ignore: bool = False
+    row: str | None = None                    # the results' row when the projector's own name is taken
+
+    def name(self, projector) -> str:
+        """The results' row of this method's fits."""
+        return self.row or projector.method_name
 
     def build(self, seed: int, ignore_embeddings: np.ndarray | None = None):
         """A fresh, unfitted projector seeded with ``seed``; with ``ignore``, wrapped in
@@ -44,13 +49,21 @@ def plain(node: DictConfig) -> dict:
 def select_methods(cfg: DictConfig) -> list[MethodSpec]:
     """The chosen projector first (wrapped when ``ignore`` is set, with the plain one next to it),
     then the raw-backbone reference and ``compare_with``'s methods, each once: a compared method
-    configured exactly like the projector is not fitted twice."""
+    configured exactly like the projector is not fitted twice. A compared method whose projector
+    has the name of one before it (``projector=indirect compare_with=[indirect_faithful]``: both
+    InDiReCT) reports under its ``methods`` key, so two configurations never share a row."""
     specs = [MethodSpec("projector", cfg.projector, ignore=bool(cfg.get("ignore")))]
     if cfg.get("ignore"):
         specs.append(MethodSpec("projector", cfg.projector))
+    taken = {spec.name(spec.build(0)) for spec in specs}
     for name in dict.fromkeys([REFERENCE, *(str(n) for n in cfg.get("compare_with") or [])]):
         if name not in cfg.methods:
             raise ConfigError(f"compare_with: unknown method '{name}'; known: {', '.join(cfg.methods)}")
         if plain(cfg.methods[name]) != plain(cfg.projector):
-            specs.append(MethodSpec(f"methods.{name}", cfg.methods[name]))
+            spec = MethodSpec(f"methods.{name}", cfg.methods[name])
+            own = spec.name(spec.build(0))
+            row = next(r for r in (own, name, spec.key) if r not in taken)
+            spec.row = None if row == own else row
+            taken.add(row)
+            specs.append(spec)
     return specs

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from indirect.errors import SweepError
 
-from .jobs import Job, collect_jobs
+from .jobs import Job, collect_jobs, varying_keys
 from .results import metric_label, not_applicable, ordered_methods, resolve_metrics
 from .tables import Table
 
@@ -42,8 +42,8 @@ def bar_chart(table: Table, out_png) -> Path:
         ax = fig.add_subplot(len(metrics), 1, panel + 1)
         for i, method in enumerate(methods):
             summaries = [cells[(g, method)].metrics.get(metric) if (g, method) in cells else None for g in groups]
-            means = [np.nan if s is None else 100 * s["mean"] for s in summaries]
-            stds = [0.0 if s is None else 100 * s["std"] for s in summaries]
+            means = [np.nan if s is None or s["mean"] is None else 100 * s["mean"] for s in summaries]
+            stds = [0.0 if s is None or s["std"] is None else 100 * s["std"] for s in summaries]
             hatch = "//" if any(row.upper_bound for row in rows if row.method == method) else None
             label = f"{method} (upper bound)" if hatch else method
             ax.bar(x + (i - (len(methods) - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=label, hatch=hatch)
@@ -87,11 +87,12 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
                reference: str = "clip") -> int:
     """Metric (mean ± std) against the swept value of ``param``, one line per metric.
 
-    Jobs with the same value (e.g. seeds swept as separate jobs) are pooled: their per-seed
-    runs are concatenated before mean and std. A sweep over several notions gets one line per
-    notion and metric. The ``reference`` method (the raw backbone), when the jobs ran it, is a
-    dashed line of the same colour (its mean over all jobs: it does not depend on the swept
-    value). Numeric values are placed on a value axis, log2 when they span 16x or more; other
+    Jobs with the same value and the same other settings (e.g. seeds swept as separate jobs)
+    are pooled: their per-seed runs are concatenated before mean and std. Jobs that differ in
+    anything else (notion, dataset, or any other swept key such as ``protocol``) get lines of
+    their own. The ``reference`` method (the raw backbone), when the jobs ran it, is a dashed
+    line of the same colour, its mean at each swept value (flat unless the swept value changes
+    it, as a backbone sweep does). Numeric values are placed on a value axis, log2 when they span 16x or more; other
     values (backbone names) get one tick each, in sweep order. The plotted numbers are also
     written next to the PNG as ``<name>.csv``. Returns the number of distinct swept values.
     """
@@ -108,23 +109,25 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
     raw_values = [swept_value(job, param) for job in jobs]
     numbers = _numbers(raw_values)
     keys = numbers if numbers is not None else [str(v) for v in raw_values]
+    others = [k for k in varying_keys(jobs) if k not in (param, "seed", "notion", "dataset")]
     pooled = defaultdict(lambda: defaultdict(list))
-    raw = defaultdict(list)
+    raw = defaultdict(lambda: defaultdict(list))
     for job, key in zip(jobs, keys):
         per_method = job.results["methods"][method]
-        target = (job.results["dataset"], job.results["notion"])
+        target = (job.results["dataset"], job.results["notion"], " ".join(f"{k}={job.override(k)}" for k in others))
         reference_runs = job.results["methods"].get(reference) if reference != method else None
         for m in metrics:
             if m in per_method:
                 pooled[(target, m)][key].extend(per_method[m]["runs"])
             if reference_runs and m in reference_runs:
-                raw[(target, m)].extend(reference_runs[m]["runs"])
+                raw[(target, m)][key].extend(reference_runs[m]["runs"])
     values = sorted(set(keys)) if numbers is not None else list(dict.fromkeys(keys))
     if not pooled:
         raise SweepError(f"{multirun_dir}: the jobs' results hold none of the metrics {metrics}")
     position = {v: v if numbers is not None else i for i, v in enumerate(values)}
     label_of = {v: f"{v:g}" if numbers is not None else v for v in values}
     targets = sorted({target for target, _ in pooled})
+    several_notions = len({target[:2] for target in targets}) > 1
     fig = Figure(figsize=(6 if numbers is not None else max(6.0, 1.6 * len(values)), 4))
     ax = fig.add_subplot(1, 1, 1)
     rows = []
@@ -133,14 +136,20 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
         mean = [100 * np.mean(by_value[v]) for v in xs]
         std = [100 * np.std(by_value[v]) for v in xs]
         offset = 0.0 if numbers is not None else (metrics.index(m) - (len(metrics) - 1) / 2) * 0.05
-        label = metric_label(m) if len(targets) == 1 else f"{target[1]}: {metric_label(m)}"
+        line_of = ", ".join(part for part in (target[1] if several_notions else "", target[2]) if part)
+        label = f"{line_of}: {metric_label(m)}" if line_of else metric_label(m)
         line = ax.errorbar([position[v] + offset for v in xs], mean, yerr=std, marker="o", capsize=3, label=label)
-        raw_mean = 100 * np.mean(raw[(target, m)]) if raw[(target, m)] else None
-        if raw_mean is not None:
-            ax.axhline(raw_mean, color=line[0].get_color(), linestyle="--", linewidth=1, label=f"{label}, raw ({reference})")
-        rows += [{"dataset": target[0], "notion": target[1], "metric": metric_label(m), param: label_of[v],
-                  "mean": f"{mu:.2f}", "std": f"{sd:.2f}", "runs": len(by_value[v]),
-                  f"{reference} mean": "" if raw_mean is None else f"{raw_mean:.2f}"}
+        raw_mean = {v: 100 * np.mean(raw[(target, m)][v]) for v in xs if raw[(target, m)][v]}
+        if raw_mean:
+            style = dict(color=line[0].get_color(), linestyle="--", linewidth=1, label=f"{label}, raw ({reference})")
+            levels = list(raw_mean.values())
+            if max(levels) - min(levels) < 1e-9:          # the usual case: the swept value does not change it
+                ax.axhline(levels[0], **style)
+            else:
+                ax.plot([position[v] + offset for v in raw_mean], levels, **style)
+        rows += [{"dataset": target[0], "notion": target[1], "setting": target[2], "metric": metric_label(m),
+                  param: label_of[v], "mean": f"{mu:.2f}", "std": f"{sd:.2f}", "runs": len(by_value[v]),
+                  f"{reference} mean": f"{raw_mean[v]:.2f}" if v in raw_mean else ""}
                  for v, mu, sd in zip(xs, mean, std)]
     if numbers is None:
         ax.set_xticks(range(len(values)), values)
@@ -150,7 +159,7 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
         ax.minorticks_off()
     ax.set_xlabel(param)
     ax.set_ylabel("metric ×100 (mean ± std)")
-    ax.set_title(f"{method} on {', '.join('/'.join(t) for t in targets)}")
+    ax.set_title(f"{method} on {', '.join(dict.fromkeys('/'.join(t[:2]) for t in targets))}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()

@@ -175,6 +175,11 @@ def _markdown(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _percent(value):
+    """x100, or None for a figure stored as null (NaN in results.json: not computable)."""
+    return None if value is None else 100 * value
+
+
 def csv_rows(table: Table) -> tuple[list[str], list[list]]:
     """The CSV's columns and rows (values x100 as floats, None where there is none): what results.csv
     holds and what a tracker logs as its table."""
@@ -187,7 +192,7 @@ def csv_rows(table: Table) -> tuple[list[str], list[list]]:
         values = []
         for m in table.metrics:
             summary = None if row.not_applicable is not None else row.metrics[m]
-            values += [None, None] if summary is None else [100 * summary["mean"], 100 * summary["std"]]
+            values += [None, None] if summary is None else [_percent(summary["mean"]), _percent(summary["std"])]
         status = "ok" if row.not_applicable is None else "not applicable"
         rows.append([row.method, row.upper_bound, row.n_runs, *values, row.context["dataset"], row.context["notion"],
                      row.job.results.get("protocol", ""), row.job.results["backbone"], row.context["setting"],
