@@ -208,6 +208,16 @@ def test_paper_autoencoders_encode_the_raw_features(name, world):
     np.testing.assert_allclose(projector.transform(world["images"]), reference, rtol=1e-6, atol=1e-6)
 
 
+def test_the_linear_autoencoder_has_biases_as_the_original_code_does(world):
+    """The original's LinearAutoencoder builds torch.nn.Linear(D, k) and nn.Linear(k, D) with their
+    default biases (dimensionality_reduction.py); protocol.md's "(no bias)" is not that code."""
+    projector = fit_paper("lae", world)
+    assert sorted(projector.encoder_weights_) == ["bias", "weight"] and sorted(projector.decoder_weights_) == ["bias", "weight"]
+    assert float(projector.encoder_weights_["bias"].abs().max()) > 0
+    zero = torch.zeros(1, world["images"].shape[1])
+    assert torch.allclose(projector.encoder_(zero)[0], projector.encoder_weights_["bias"])
+
+
 def original_normalized_softmax_loss(X, labels, U, P):
     """NormalizedSoftmax._loss after fit's normalisation of X, verbatim."""
     X = X / X.norm(dim=1, keepdim=True)

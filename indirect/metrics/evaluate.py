@@ -39,7 +39,11 @@ def encode_labels(labels) -> np.ndarray:
         raise MetricsError(f"labels must be 1-D (one label per embedding); got shape {values.shape}")
     if pd.isna(values).any():
         raise MetricsError("labels contain missing values (None/NaN); drop unlabelled images before evaluating")
-    _, codes = np.unique(values.astype(str) if values.dtype == object else values, return_inverse=True)
+    if values.dtype == object:   # compared as text, but the number 1 and the string "1" stay two classes
+        strings = [isinstance(v, str) for v in values]
+        values = np.array([f"{'s' if s else 'o'}:{v}" for v, s in zip(values, strings)] if 0 < sum(strings) < len(values)
+                          else values.astype(str))
+    _, codes = np.unique(values, return_inverse=True)
     return codes.astype(np.int64)
 
 

@@ -61,7 +61,9 @@ class _Autoencoder(Projector):
 
 
 class LinearAutoencoder(_Autoencoder):
-    """Linear(D -> k) encoder, Linear(k -> D) decoder (the paper's "Linear AE")."""
+    """Linear(D -> k) encoder, Linear(k -> D) decoder (the paper's "Linear AE"), with biases: the
+    original builds both with ``torch.nn.Linear``'s default ``bias=True`` (its
+    dimensionality_reduction.py), whatever a summary of it says ("no bias")."""
 
     method_name = "lae"
 

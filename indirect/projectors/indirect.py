@@ -91,7 +91,9 @@ class InDiReCT(Projector):
       simply stay near their random init): with the fast solver the surplus rows are seeded
       N(0, 0.1) draws with their component in the prompt span removed (so they leave the loss
       unchanged) and the fitted rows are scaled to 0.1 * sqrt(D), the expected norm of an initial
-      row, so that both parts weigh as in the original.
+      row. That is the original's start, not its end: its fitted rows grow inside the prompt span
+      while Adam runs, so there the notion part outweighs the random part more (energy inside /
+      outside the span 3.3 for the faithful fit, 0.5 for this one, 40 prompts, D = 512, k = 128).
 
     ``n_components > D`` raises :class:`ProjectorError` (a ValueError).
 
