@@ -96,6 +96,7 @@ def test_unknown_notions_missing_columns_and_vocabularies_are_one_line():
 
 @pytest.mark.parametrize("override, message", [
     ("n_components=0", "n_components=0 must be >= 1"),
+    ("n_components=1", "n_components=1: unit-normalised outputs of one dimension are +1 or -1"),
     ("repetitions=0", "repetitions=0 must be >= 1"),
     ("seed=abc", "seed='abc' is not an integer; set seed=<integer>"),
     ("evaluation.k=0", "evaluation.k=0 must be >= 1"),
@@ -117,6 +118,42 @@ def test_validation_refuses_each_malformed_value_in_one_line(tmp_path, override,
 
 def test_the_default_config_is_valid(tmp_path):
     validate(compose_config(tmp_path))
+
+
+def test_one_distinct_prompt_is_refused_before_anything_is_scored(tmp_path):
+    """Fitted on one prompt a space has one direction (every distance 0 or 2): a run, a search
+    and the Python API refuse it in one line; two prompts are enough."""
+    from indirect.experiment.inputs import load_inputs
+    from indirect.prompts.builder import require_two_prompts
+    from indirect.search.space import _prompt_list
+
+    data = labelled({"color": ["red", "blue", "red", "blue"]})
+    cfg = compose_config(tmp_path, "prompts.vocabulary=[red]", 'prompts.templates=["a {} shape", "a {} shape "]')
+    with pytest.raises(PromptError, match=r"notion 'color' has 1 distinct prompt\(s\) \('a red shape'\).*at least two"):
+        load_inputs(cfg, data)
+    with pytest.raises(PromptError, match="one-dimensional"):
+        _prompt_list(["a red shape", "a red shape"])
+    assert _prompt_list(["a red shape", "a blue shape"]) == ["a red shape", "a blue shape"]
+    require_two_prompts(["a", "b"], "x")
+    ok = load_inputs(compose_config(tmp_path, "prompts.vocabulary=[red,blue]", 'prompts.templates=["a {} shape"]'), data)
+    assert ok.prompts == ["a red shape", "a blue shape"]
+
+
+def test_an_integer_k_below_the_largest_class_is_refused_for_r_precision(tmp_path):
+    """k=5 on classes of hundreds: pml's R-Prec and MAP@R become precision at 5 under their names."""
+    from conftest import TINY, recorded_run
+    from indirect.metrics import MetricsError
+    from indirect.metrics.evaluate import check_k_covers_classes
+
+    with pytest.raises(MetricsError, match=r"evaluation.k=5 is below the \d+ other members of the largest class: "
+                                           r"mean_average_precision_at_r and r_precision"):
+        recorded_run(tmp_path, *TINY, "evaluation.k=5")
+    labels = np.array(["a"] * 6 + ["b"] * 3)
+    check_k_covers_classes(5, labels)                                          # 5 others in the largest class
+    check_k_covers_classes(2, labels, ["precision_at_1", "mean_reciprocal_rank"])
+    check_k_covers_classes(None, labels)
+    with pytest.raises(MetricsError, match="evaluation.k=4 .* r_precision would count only 4"):
+        check_k_covers_classes(4, labels, ["precision_at_1", "r_precision"])
 
 
 def test_max_prompts_counts_prompts_not_words():

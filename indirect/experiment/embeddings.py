@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from indirect.embedding import embed_images, embed_texts
 from indirect.embedding.image_cache import ImageEmbeddings
 from indirect.experiment.inputs import Inputs
-from indirect.metrics.evaluate import require_measurable
+from indirect.metrics.evaluate import check_k_covers_classes, require_measurable
 from indirect.notions import Notion
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbed
     that cannot be measured are refused before any prompt is embedded."""
     keep, labels = aligned_labels(inputs.labels, embedded.ids)
     measurable(labels, inputs.notion, str(cfg.dataset.name))
+    check_k_covers_classes(OmegaConf.select(cfg, "evaluation.k"), labels, OmegaConf.select(cfg, "evaluation.metrics"))
     if len(keep) < len(embedded.ids):
         log.warning("%d image(s) without a '%s' label left out of the evaluation", len(embedded.ids) - len(keep),
                     inputs.notion.column)

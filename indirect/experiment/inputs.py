@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from indirect.datasets.base import LabelledImages
 from indirect.errors import UserError
 from indirect.notions import Notion, lookup_notion
+from indirect.prompts.builder import require_two_prompts
 
 
 @dataclass
@@ -49,6 +50,7 @@ def load_inputs(cfg: DictConfig, labelled: LabelledImages) -> Inputs:
     notion = lookup_notion(cfg.dataset, str(cfg.notion.name), cfg.get("prompts"), labelled)
     inputs = Inputs(labelled, notion, notion.labels(labelled),
                     notion.prompts(labelled, cfg.get("max_prompts"), int(cfg.seed)))
+    require_two_prompts(inputs.prompts, f"notion '{notion.name}'")
     if cfg.get("ignore"):
         ignore = lookup_notion(cfg.dataset, str(cfg.ignore), cfg.get("ignore_prompts"), labelled)
         inputs.ignore, inputs.ignore_labels, inputs.ignore_prompts = ignore, ignore.labels(labelled), ignore.prompts(labelled)

@@ -42,7 +42,9 @@ def validate(cfg: DictConfig) -> None:
 
 def _validate(cfg: DictConfig) -> None:
     integer(cfg, "seed")
-    integer(cfg, "n_components", 1)
+    if integer(cfg, "n_components", 1) == 1:
+        raise ConfigError("n_components=1: unit-normalised outputs of one dimension are +1 or -1, every distance is "
+                          "0 or 2 and a ranking is tie order; set n_components=<integer >= 2>")
     integer(cfg, "repetitions", 1)
     integer(cfg, "max_prompts", 1, allow_none=True)
     from indirect.experiment.conditional import is_conditional, require_conditional, validate_conditional

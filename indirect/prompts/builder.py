@@ -50,3 +50,14 @@ def build_prompts(templates: Sequence[str], vocabulary: Sequence[str], max_promp
         keep = sorted(random.Random(seed).sample(range(len(prompts)), int(max_prompts)))
         prompts = [prompts[i] for i in keep]
     return prompts
+
+
+def require_two_prompts(prompts: Sequence[str], what: str, fix: str = "prompts.vocabulary=[red,blue]") -> None:
+    """Refuse a prompt set with fewer than two distinct prompts: fitted on one, a space has one
+    direction, every image sits at +1 or -1 on it, every distance is 0 or 2, and a ranking or
+    a retrieval figure would be the order of ties."""
+    distinct = list(dict.fromkeys(str(p).strip() for p in prompts))
+    if len(distinct) < 2:
+        raise PromptError(f"{what} has {len(distinct)} distinct prompt(s) ({', '.join(map(repr, distinct)) or '-'}): a "
+                          "space fitted on one prompt is one-dimensional (every distance 0 or 2, a ranking is tie "
+                          f"order); give at least two, e.g. {fix}")

@@ -24,6 +24,7 @@ from indirect.experiment.runner import check_dimensions
 from indirect.experiment.selection import MethodSpec
 from indirect.experiment.validation import validate
 from indirect.notions import Notion, lookup_notion, prompt_notion
+from indirect.prompts.builder import require_two_prompts
 from indirect.search.figure import neighbour_figure
 from indirect.search.gallery import write_gallery
 from indirect.search.results import answer, write_neighbours_json
@@ -92,6 +93,7 @@ def collection_embeddings(cfg: DictConfig, queries: list[str] | None = None) -> 
         check_query_images(queries, labelled)
     notion = search_notion(cfg, labelled)
     prompts = notion.prompts(labelled, cfg.get("max_prompts"), int(cfg.seed))
+    require_two_prompts(prompts, "the search's prompt set")
     backbone = build(cfg.backbone)
     check_dimensions([MethodSpec("projector", cfg.projector)], backbone)
     embedded = image_embeddings(cfg, backbone, labelled)

@@ -22,6 +22,7 @@ from PIL import Image
 from indirect.datasets.base import LabelledImages
 from indirect.datasets.folder import IMAGE_SUFFIXES, load_folder
 from indirect.errors import BackboneError, ProjectorError, PromptError, SearchError
+from indirect.prompts.builder import require_two_prompts
 from indirect.search.index import EXACT_LIMIT, IndexInfo, build_index, load_index, save_index, search_index
 
 FORMAT_VERSION = 1
@@ -337,7 +338,8 @@ def make_projector(spec, n_components: int, seed: int):
 def _prompt_list(prompts) -> list[str]:
     prompts = [prompts] if isinstance(prompts, str) else [str(p) for p in prompts]
     if not prompts or not all(p.strip() for p in prompts):
-        raise PromptError("a notion space needs at least one non-empty prompt, e.g. ['a red shape', 'a blue shape']")
+        raise PromptError("a notion space needs non-empty prompts, e.g. ['a red shape', 'a blue shape']")
+    require_two_prompts(prompts, "the notion space's prompt list", fix="['a red shape', 'a blue shape']")
     return prompts
 
 
