@@ -72,14 +72,9 @@ def main(cfg: DictConfig) -> None:
 
 def refuse_unknown_choices(arguments: list[str]) -> None:
     """An unknown config group option (``notion=nope``) or key (``projector.foo=1``) as one line and exit status 2."""
-    from indirect.errors import ConfigError
-    from indirect.experiment.overrides import check_overrides
+    from indirect.experiment.overrides import refuse_unknown
 
-    try:
-        check_overrides(arguments, Path(__file__).resolve().parent / "conf")
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    refuse_unknown(arguments, Path(__file__).resolve().parent / "conf")
 
 
 if __name__ == "__main__":

@@ -47,4 +47,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from indirect.experiment.overrides import refuse_unknown
+
+    refuse_unknown(sys.argv[1:], ROOT / "conf", "search")
     main()

@@ -154,6 +154,16 @@ def test_exact_index_matches_brute_force_and_ivf_reaches_its_measured_recall():
     assert held_out >= 0.93 and info.nprobe < info.nlist  # approximate: it does not scan every cell
 
 
+@pytest.mark.parametrize("override, message", [
+    ("notion=shpe", "notion=shpe is not an option of the notion group"),
+    ("topk=3", "topk is not a key of the config; did you mean top_k?"),
+])
+def test_search_refuses_a_misspelled_option_in_one_line(tmp_path, override, message):
+    proc = run_search(tmp_path, "dataset=folder", f"dataset.root={tmp_path}", "queries=[x]", override, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {message}")
+
+
 def run_search(tmp_path, *overrides, check=True):
     """scripts/search.py in a subprocess (the entry point: its exit code and its one error line)."""
     args = [sys.executable, str(ROOT / "scripts" / "search.py"), "backbone=demo", "backbone.device=cpu", "logger=none",

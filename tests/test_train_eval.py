@@ -172,13 +172,16 @@ def test_valid_overrides_pass_the_command_line_check():
 def test_an_unknown_key_is_one_line_naming_the_fix(tmp_path):
     from indirect.experiment.overrides import check_overrides
 
-    with pytest.raises(UserError, match=r"^projector.foo is not a key of projector \(it has: .*\); to add one, "
+    with pytest.raises(UserError, match=r"^projector.foo is not a key of projector; it has: .*; to add one, "
                                         r"write \+projector.foo=<value>$"):
         check_overrides(["projector.foo=1"], CONF)
-    with pytest.raises(UserError, match="n_component is not a key of the config"):
+    with pytest.raises(UserError, match="n_component is not a key of the config; did you mean n_components?") as caught:
         check_overrides(["n_component=3,4", "-m"], CONF)
+    assert all(key in str(caught.value) for key in ("repetitions", "seed", "projector", "protocol", "paths"))  # all of them
     proc = run_train_eval(tmp_path, "logger=none", "embed.workers=2", check=False)
-    assert_one_line_error(proc, "embed.workers is not a key of embed (it has: batch_size, chunk_size, decode, ")
+    assert_one_line_error(proc, "embed.workers is not a key of embed; did you mean num_workers? it has: batch_size, ")
+    proc = run_train_eval(tmp_path, "notion=custom", "logger=none", check=False)     # ??? in the run folder's name
+    assert_one_line_error(proc, "notion.name has no value (???); set notion.name=<value> on the command line")
 
 
 def assert_one_line_error(proc, message):

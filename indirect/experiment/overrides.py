@@ -4,6 +4,8 @@ message is several lines and exits 1. Anything these checks cannot judge is left
 syntax errors, Hydra's own groups and keys, reruns from another config directory."""
 from __future__ import annotations
 
+import difflib
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -77,6 +79,19 @@ def _check_key(key: str, config: DictConfig) -> None:
         return
     if not isinstance(parent, DictConfig) or not OmegaConf.is_struct(parent) or leaf in parent.keys():
         return                                   # keys(), not ``in``: ``in`` is False for a ??? value
-    known = ", ".join(sorted(str(k) for k in parent.keys())[:12])
+    keys = sorted(str(k) for k in parent.keys())
+    close = difflib.get_close_matches(leaf, keys, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
     where = parent_key or "the config"
-    raise ConfigError(f"{key} is not a key of {where} (it has: {known}); to add one, write +{key}=<value>")
+    raise ConfigError(f"{key} is not a key of {where}; {hint}it has: {', '.join(keys)}; "
+                      f"to add one, write +{key}=<value>")
+
+
+def refuse_unknown(arguments: list[str], conf_dir: Path, config_name: str = "train_eval") -> None:
+    """For a script's ``__main__``: an unknown group option (``notion=nope``) or key
+    (``projector.foo=1``) as one ``error:`` line and exit status 2, before Hydra composes."""
+    try:
+        check_overrides(arguments, conf_dir, config_name)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
