@@ -36,6 +36,28 @@ def test_openai_state_dict_loads_with_clip_load_jit_false(tiny_openai_checkpoint
     assert preprocess(_image()).shape == (3, 32, 32)
 
 
+def test_openai_clip_load_failures_are_one_line_backbone_errors(tmp_path, monkeypatch):
+    """A name that is neither a model nor a file, and a download on an offline machine (clip
+    raises URLError), each become one line naming backbone.name and the local-file fix."""
+    import urllib.error
+
+    from indirect.backbones.openai_clip_backbone import _import_clip
+    from indirect.errors import BackboneError
+
+    with pytest.raises(BackboneError, match=r"^OpenAI's clip could not load backbone.name=.*nothere.pt: RuntimeError: "
+                                            r"Model .* not found.*backbone.name=/path/to/ViT-B-32.pt") as caught:
+        OpenAIClipBackbone(str(tmp_path / "nothere.pt"), device="cpu")
+    assert "\n" not in str(caught.value) and "ViT-B/32" in str(caught.value)
+    clip = _import_clip()
+
+    def offline(url, root):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(clip.clip, "_download", offline)
+    with pytest.raises(BackboneError, match=r"backbone.name=ViT-B/32: URLError: .*Name or service not known"):
+        OpenAIClipBackbone("ViT-B/32", device="cpu")
+
+
 def test_open_clip_native_checkpoint_round_trip(tmp_path):
     model = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=3)
     path = tmp_path / "tiny_open_clip.pt"

@@ -9,6 +9,7 @@ import torch
 
 from indirect.backbones.base import Backbone, auto_device
 from indirect.backbones.checkpoints import weights_identity
+from indirect.errors import BackboneError, one_line
 
 
 def _import_clip():
@@ -37,7 +38,12 @@ class OpenAIClipBackbone(Backbone):
         self.device = auto_device(device)
         self.precision = precision
         local = Path(str(name)).expanduser()
-        self.model, self.preprocess = self.clip.load(str(local) if local.is_file() else name, device="cpu", jit=False)
+        try:
+            self.model, self.preprocess = self.clip.load(str(local) if local.is_file() else name, device="cpu", jit=False)
+        except (RuntimeError, OSError) as error:      # an unknown name or file; a download on an offline machine
+            raise BackboneError(f"OpenAI's clip could not load backbone.name={name}: {one_line(error)} (one of "
+                                f"{', '.join(self.clip.available_models())}, or a local checkpoint file: "
+                                "backbone.name=/path/to/ViT-B-32.pt, which offline machines need)") from error
         self.model = self.model.float().eval().requires_grad_(False).to(self.device)
         self.embed_dim = int(self.model.visual.output_dim)
         self.name = f"openai_clip:{local.name if local.is_file() else name}"
