@@ -1,8 +1,8 @@
 """Search your own images in a notion space, by image or by text, next to the raw backbone space:
 
     python scripts/search.py dataset=folder dataset.root=/my/photos backbone=demo notion=custom \\
-        prompts=custom 'prompts.vocabulary=[red,green,blue]' 'prompts.templates=["a {} shape"]' \\
-        'queries=[holiday/img_001.jpg,"a red shape"]' top_k=5
+        prompts=custom 'prompts.vocabulary=[red,green,blue,yellow,orange,purple,pink,cyan]' \\
+        'prompts.templates=["a {} shape"]' 'queries=[holiday/img_001.jpg,"a red shape"]' top_k=5
 
 Config: conf/search.yaml (train_eval.yaml's groups plus ``queries``, ``top_k``). The run directory
 gets neighbours.json, gallery.html, neighbours.png and space/ (reload with NotionSpace.load).

@@ -130,7 +130,7 @@ def test_analysis_saliency_through_train_eval_writes_the_png(tmp_path, image_fol
                              "repetitions=1", "analysis=saliency", "analysis.saliency.n_images=2",
                              "analysis.saliency.n_samples=3")
     png = tmp_path / "run" / "saliency.png"
-    assert results["analysis"]["saliency"] == str(png)
+    assert results["analysis"]["saliency"] == "saliency.png" and png.is_file()   # relative to the run folder
     with Image.open(png) as figure:  # 2 rows x (input, raw, indirect) at 2 inches and 100 dpi
         assert figure.size[0] == 600 and figure.size[1] == 440
     stats = json.loads((tmp_path / "run" / "saliency_stats.json").read_text())

@@ -123,7 +123,7 @@ def test_a_fixed_image_is_retried_and_the_fail_policy_applies_to_cached_skips(tm
     cache = tmp_path / "cache"
     first = embed_images(tiny, load_folder(root), cache, on_bad_image="skip", **QUICK)
     assert first.skipped_ids == ["red/broken.png"]
-    with pytest.raises(BadImageError, match=r"broken.png.*cannot identify.*on_bad_image=skip"):
+    with pytest.raises(BadImageError, match=r"broken.png: UnidentifiedImageError: cannot identify image file 'broken.png'.*on_bad_image=skip"):
         embed_images(tiny, load_folder(root), cache, on_bad_image="fail", **QUICK)
     square(root / "red" / "broken.png", (200, 0, 0))
     fixed = embed_images(tiny, load_folder(root), cache, on_bad_image="fail", **QUICK)

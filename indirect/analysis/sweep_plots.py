@@ -39,4 +39,3 @@ class SweepPlot(Callback):
             log.error("sweep plot not drawn: %s", error)
             return
         log.info("%s: %d value(s) of %s", out_png, n, self.param)
-        print(f"{out_png}: {n} value(s) of {self.param}")

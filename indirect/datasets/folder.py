@@ -96,7 +96,9 @@ def _from_csv(root: Path, csv_path: Path, path_column: str) -> LabelledImages:
     ids = [Path(p).as_posix() for p in raw]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise DatasetError(f"dataset 'folder': {len(missing)} image(s) listed in {csv_path} do not exist, e.g. {missing[0]}")
+        raise DatasetError(f"dataset 'folder': {len(missing)} image(s) listed in {csv_path} do not exist, e.g. {missing[0]}; "
+                           f"paths in column '{path_column}' are relative to dataset.root ({root}) or absolute: fix "
+                           "them or drop those rows")
     table = _missing_as_na(table, csv_path)
     table.index = ids
     columns = ", ".join(table.columns) or "(none)"

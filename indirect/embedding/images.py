@@ -13,6 +13,7 @@ import io
 import os
 import time
 import warnings
+from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -136,7 +137,7 @@ class ImageDataset(Dataset):
         stamp = UNKNOWN
         try:
             data, stamp = read_stamped(self.paths[index])
-            with Image.open(io.BytesIO(data)) as image:      # reads the header only
+            with Image.open(_Bytes(data, self.paths[index])) as image:      # reads the header only
                 if self.jpeg_bytes and device_jpeg(image) and complete_jpeg(data):
                     return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
                 return index, self.preprocess(to_rgb(image, self.draft_size)), "", tuple(stamp)
@@ -145,6 +146,18 @@ class ImageDataset(Dataset):
                 self._blank = self.preprocess(Image.new("RGB", (32, 32)))
             message = one_line(error)
             return index, torch.zeros_like(self._blank), message, tuple(stamp)
+
+
+class _Bytes(io.BytesIO):
+    """A file's bytes in memory that PIL's messages name by the file ("cannot identify image file
+    'broken.png'"), not by an object address that differs on every run."""
+
+    def __init__(self, data: bytes, path):
+        super().__init__(data)
+        self._shown = repr(Path(path).name)
+
+    def __repr__(self) -> str:
+        return self._shown
 
 
 def device_jpeg(image: Image.Image) -> bool:

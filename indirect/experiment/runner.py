@@ -84,8 +84,7 @@ def run(cfg: DictConfig, tracker=None) -> tuple[dict, RunObjects | None]:
         results["analysis"], images = run_analyses(cfg.get("analysis"), objects)
     results["timings"] = dict(timer.seconds)
     write_results(results, output_dir, tracker, images)
-    log.info(timer.summary())
-    print(timer.summary())
+    log.info(timer.summary())          # Hydra's console handler shows it; the run's log file keeps it
     return results, objects
 
 
@@ -98,6 +97,15 @@ def check_dimensions(specs, backbone) -> None:
                               f"{backbone.name}; set n_components<={backbone.embed_dim}")
 
 
+def in_run_dir(path, run_dir) -> str:
+    """A file as results.json names it: relative to the run's folder (which can then move), or
+    absolute when it lies elsewhere."""
+    try:
+        return Path(path).resolve().relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def run_analyses(analysis_cfg: DictConfig | None, objects: RunObjects) -> tuple[dict, dict[str, Path]]:
     """Every analysis node under ``analysis`` (null = off), instantiated and called on the run's
     objects: their files and summary values for results.json, their images for the tracker."""
@@ -107,7 +115,7 @@ def run_analyses(analysis_cfg: DictConfig | None, objects: RunObjects) -> tuple[
         if node is None:
             continue
         output = build(node, _convert_="all")(objects)
-        summary.update({key: str(path) for key, path in output.files.items()})
+        summary.update({key: in_run_dir(path, objects.output_dir) for key, path in output.files.items()})
         summary.update(output.summary)
         images.update(output.images)
     return summary, images

@@ -309,7 +309,7 @@ def collection(images) -> LabelledImages:
         raise SearchError("no images given; pass a folder or a non-empty list of image paths")
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        raise SearchError(f"{len(missing)} image path(s) do not exist, e.g. {missing[0]}")
+        raise SearchError(f"{len(missing)} image path(s) do not exist, e.g. {missing[0]}; pass existing files or a folder")
     root = Path(os.path.commonpath([p.parent for p in paths]))
     ids = [p.relative_to(root).as_posix() for p in paths]
     return LabelledImages("images", root, ids, paths, pd.DataFrame(index=ids))
