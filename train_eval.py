@@ -52,6 +52,11 @@ def main(cfg: DictConfig) -> None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     tracker = None
     try:
+        unswept = OmegaConf.select(HydraConfig.get(), "sweeper.params") if not multirun else None
+        if unswept:   # experiment=sweep_* without -m: say that its sweep did not run
+            log.warning("this config sweeps %s only with --multirun (-m); running one job with %s",
+                        ", ".join(f"{k}={v}" for k, v in unswept.items()),
+                        ", ".join(f"{k}={OmegaConf.select(cfg, k)}" for k in unswept))
         validate(cfg)
         tracker = start_tracker(cfg, output_dir, multirun)
         run(cfg, tracker)

@@ -180,8 +180,15 @@ def test_an_unknown_key_is_one_line_naming_the_fix(tmp_path):
     assert all(key in str(caught.value) for key in ("repetitions", "seed", "projector", "protocol", "paths"))  # all of them
     proc = run_train_eval(tmp_path, "logger=none", "embed.workers=2", check=False)
     assert_one_line_error(proc, "embed.workers is not a key of embed; did you mean num_workers? it has: batch_size, ")
-    proc = run_train_eval(tmp_path, "notion=custom", "logger=none", check=False)     # ??? in the run folder's name
-    assert_one_line_error(proc, "notion.name has no value (???); set notion.name=<value> on the command line")
+    proc = run_train_eval(tmp_path, "notion=custom", "logger=none", check=False, paths=False)  # the default run folder
+    assert_one_line_error(proc, "notion.name has no value (???); set notion.name=<value> on the command line")  # names it
+
+
+def test_a_sweep_preset_without_multirun_says_its_sweep_did_not_run(tmp_path):
+    proc = run_train_eval(tmp_path, "experiment=sweep_prompts", "dataset.n_images=60", "logger=none",
+                          "backbone=tiny", "n_components=8", "analysis=none")
+    assert "this config sweeps max_prompts=10,20,30" in proc.stdout + proc.stderr
+    assert "only with --multirun (-m); running one job with max_prompts=None, seed=0" in proc.stdout + proc.stderr
 
 
 def assert_one_line_error(proc, message):
