@@ -117,6 +117,83 @@ def test_a_change_that_keeps_size_and_mtime_is_seen_when_the_mtime_was_recent(tm
     assert not np.allclose(row(again, "blue/raw.bmp"), row(first, "blue/raw.bmp"), atol=1e-3)
 
 
+def test_images_swapped_or_replaced_with_their_old_size_and_mtime_are_re_embedded(tmp_path, counted, monkeypatch):
+    """An archive's files share one old, whole-second mtime; same-sized images swapped by mv, or
+    one edited and given its mtime back (cp -p, rsync -a), keep size and mtime: their new ctime
+    makes the cache hash them, and the changed ones are embedded again. (No stamp is racy here:
+    the files were just written, so their ctimes would make them racy and hashed anyway.)"""
+    from indirect.embedding import images as images_module
+
+    monkeypatch.setattr(images_module, "RACY_NS", 0)
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    a, b, c = root / "blue" / "a.bmp", root / "blue" / "b.bmp", root / "red" / "c.bmp"
+    for path, rgb in ((a, (0, 0, 250)), (b, (250, 250, 10)), (c, (250, 0, 0))):
+        square(path, rgb)
+    archived = 1_600_000_000 * 10**9
+    for path in root.glob("*/*"):
+        os.utime(path, ns=(archived, archived))
+    first = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    a.rename(root / "tmp.bmp"), b.rename(a), (root / "tmp.bmp").rename(b)
+    square(c, (10, 250, 250))
+    os.utime(c, ns=(archived, archived))
+    assert a.stat().st_mtime_ns == b.stat().st_mtime_ns == c.stat().st_mtime_ns == archived
+    seen.clear()
+    again = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert sum(seen) == 3                      # the three changed images, the others only hashed
+    np.testing.assert_allclose(row(again, "blue/a.bmp"), row(first, "blue/b.bmp"), atol=1e-5)
+    np.testing.assert_allclose(row(again, "blue/b.bmp"), row(first, "blue/a.bmp"), atol=1e-5)
+    fresh = embed_images(tiny, load_folder(root), tmp_path / "fresh", **QUICK)
+    np.testing.assert_allclose(again.embeddings, fresh.embeddings, rtol=1e-5, atol=1e-5)
+    seen.clear()
+    embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert seen == []                           # new times stored: the next run trusts them
+
+
+def test_a_recently_touched_image_stays_racy_after_its_stamp_is_refreshed(tmp_path, counted):
+    """A touched, unchanged image gets its new times stored; times under 2 s old stay racy (hashed
+    on every run) so an edit within the file system's time granularity is still seen."""
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    target = root / "blue" / "raw.bmp"
+    square(target, (0, 0, 250))
+    old = 1_600_000_000 * 10**9
+    os.utime(target, ns=(old, old))
+    embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    recent = time.time_ns() + 60 * 10**9          # 'just written' for the whole test
+    os.utime(target, ns=(recent, recent))
+    seen.clear()
+    refreshed = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert seen == []                             # refreshed, not re-embedded
+    with h5py.File(refreshed.path) as handle:
+        stamp = handle["stamps"][refreshed.ids.index("blue/raw.bmp")]
+    assert stamp["mtime_ns"] == recent and stamp["racy"] == 1   # stays racy: hashed on every run
+    square(target, (250, 250, 10))                # a same-size edit that keeps both times
+    os.utime(target, ns=(recent, recent))
+    again = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert sum(seen) == 1
+    fresh = embed_images(tiny, load_folder(root), tmp_path / "fresh", **QUICK)
+    np.testing.assert_allclose(row(again, "blue/raw.bmp"), row(fresh, "blue/raw.bmp"), atol=1e-5)
+
+
+def test_a_cache_written_before_ctimes_were_kept_is_reused_after_one_hash(tmp_path, counted):
+    """Stamps without ctime_ns (the earlier schema) read as unknown: the files are hashed once,
+    nothing is embedded again, and the rewritten file keeps their ctimes."""
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    first = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    old_schema = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("sha1", "S40"), ("racy", "u1")])
+    with h5py.File(first.path, "r+") as handle:
+        stamps = handle["stamps"][:]
+        del handle["stamps"]
+        handle.create_dataset("stamps", data=np.array([tuple(s)[:4] for s in stamps.tolist()], dtype=old_schema))
+    seen.clear()
+    again = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert seen == [] and again.ids == first.ids and np.array_equal(again.embeddings, first.embeddings)
+    with h5py.File(again.path) as handle:
+        assert "ctime_ns" in handle["stamps"].dtype.names and (handle["stamps"]["ctime_ns"] > 0).all()
+
+
 def test_a_fixed_image_is_retried_and_the_fail_policy_applies_to_cached_skips(tmp_path, tiny):
     root = write_image_folder(tmp_path / "img", per_class=2)
     (root / "red" / "broken.png").write_bytes(b"not a png")

@@ -1,10 +1,10 @@
 """Crash-safe HDF5 cache of image embeddings, keyed by content, one file per (dataset, backbone, fingerprint).
 
-Each image's entry carries the stamp of the bytes it was computed from (size, mtime_ns, sha1).
-A run first plans: an image whose size and mtime match its entry is reused; one whose stat
-changed but whose sha1 still matches (a ``touch``, a copy) is reused too; everything else
+Each image's entry carries the stamp of the bytes it was computed from (size, mtime_ns, ctime_ns,
+sha1). A run first plans: an image whose size, mtime and ctime match its entry is reused; one
+whose stat changed but whose sha1 still matches (a ``touch``, a copy) is reused too; everything else
 (new, changed, previously unreadable and changed since) is embedded; entries of images no
-longer listed are dropped. Stamps taken within :data:`RACY_NS` of the file's mtime are marked
+longer listed are dropped. Stamps taken within :data:`RACY_NS` of the file's mtime or ctime are marked
 racy and always verified by hash, so a change within the file system's time granularity is seen.
 
 While embedding, each chunk of ``chunk_size`` images still to embed is written to its own part
@@ -16,7 +16,8 @@ only ever see a complete file. A file or part that cannot be read is moved aside
 HDF5 schema (read it with plain h5py):
   /ids             (N,)   utf-8 strings, image ids in dataset order
   /embeddings      (N, D) float32, the backbone's raw (unnormalised) image features
-  /stamps          (N,)   compound (size i8, mtime_ns i8, sha1 S40, racy u1) of each image's bytes
+  /stamps          (N,)   compound (size i8, mtime_ns i8, sha1 S40, racy u1, ctime_ns i8) of each
+                          image's bytes (files written before ctime was kept lack ctime_ns)
   /skipped_ids     (M,)   utf-8 strings, images that could not be read
   /skipped_stamps  (M,)   their stamps (an unreadable image is retried once its bytes change)
   /skipped_errors  (M,)   utf-8 strings, why each could not be read
@@ -42,12 +43,12 @@ from filelock import FileLock
 
 from indirect.embedding.faults import move_aside
 from indirect.embedding.fingerprint import CACHE_SCHEMA_VERSION, fingerprint_hash, slug
-from indirect.embedding.images import UNKNOWN, Stamp, file_sha1, stat_stamp
+from indirect.embedding.images import UNKNOWN, Stamp, file_sha1, is_racy, stat_stamp
 from indirect.errors import CacheError, one_line
 
 STR = h5py.string_dtype()
 PART = re.compile(r"part_(\d+)_(\d+)\.npz$")
-STAMP = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("sha1", "S40"), ("racy", "u1")])
+STAMP = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("sha1", "S40"), ("racy", "u1"), ("ctime_ns", "<i8")])
 UNREADABLE = (OSError, KeyError, ValueError, EOFError, TypeError)  # h5py/zip/npz errors of a damaged file
 
 
@@ -77,11 +78,17 @@ def publish(data: bytes, final: Path) -> None:
 
 
 def stamp_array(stamps) -> np.ndarray:
-    return np.array([(s.size, s.mtime_ns, s.sha1.encode(), s.racy) for s in stamps], dtype=STAMP)
+    return np.array([(s.size, s.mtime_ns, s.sha1.encode(), s.racy, s.ctime_ns) for s in stamps], dtype=STAMP)
 
 
 def stamps_of(array) -> list[Stamp]:
-    return [Stamp(int(s), int(m), h.decode(), bool(r)) for s, m, h, r in np.asarray(array, dtype=STAMP).tolist()]
+    """Stamps from their stored array; one written before ctimes were kept reads ctime -1 (unknown:
+    the next plan hashes those files once and stores their ctime)."""
+    array = np.asarray(array)
+    ctimes = array["ctime_ns"].tolist() if "ctime_ns" in (array.dtype.names or ()) else [-1] * len(array)
+    return [Stamp(int(s), int(m), bytes(h).decode(), bool(r), int(c))
+            for s, m, h, r, c in zip(array["size"].tolist(), array["mtime_ns"].tolist(), array["sha1"].tolist(),
+                                     array["racy"].tolist(), ctimes)]
 
 
 @dataclass
@@ -125,21 +132,22 @@ class ImageCache:
         stored = self._load()
         self.ids = list(ids)
         current = [stat_stamp(p) for p in paths]
-        verify = [i for i, (image_id, (size, mtime)) in enumerate(zip(ids, current))
+        verify = [i for i, (image_id, (size, mtime, ctime)) in enumerate(zip(ids, current))
                   if (e := stored.get(image_id)) is not None and size >= 0 and e.stamp.sha1 and e.stamp.size == size
-                  and (e.stamp.racy or e.stamp.mtime_ns != mtime)]
+                  and (e.stamp.racy or e.stamp.mtime_ns != mtime or e.stamp.ctime_ns != ctime)]
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             hashes = dict(zip(verify, pool.map(file_sha1, [paths[i] for i in verify])))
         self.entries, self.todo, refreshed = {}, [], False
-        for i, (image_id, (size, mtime)) in enumerate(zip(ids, current)):
+        for i, (image_id, (size, mtime, ctime)) in enumerate(zip(ids, current)):
             entry = stored.get(image_id)
             if entry is None or size < 0 or entry.stamp.size != size:
                 self.todo.append(i)
-            elif i not in hashes:  # size and a trusted mtime match
+            elif i not in hashes:  # size and trusted times match
                 self.entries[image_id] = entry
             elif hashes[i] == entry.stamp.sha1:
-                if not entry.stamp.racy:  # touched, not changed: keep the new mtime so the next run needs no hash
-                    entry = Entry(Stamp(size, mtime, entry.stamp.sha1, False), entry.row, entry.error)
+                fresh = Stamp(size, mtime, entry.stamp.sha1, is_racy(mtime, ctime), ctime)
+                if fresh != entry.stamp:  # touched, not changed: keep the new times so the next run needs no hash
+                    entry = Entry(fresh, entry.row, entry.error)   # (racy again if they are recent: hashed again)
                     refreshed = True
                 self.entries[image_id] = entry
             else:

@@ -32,25 +32,34 @@ RACY_NS = 2_000_000_000
 
 
 class Stamp(NamedTuple):
-    """What identifies an image file's bytes: size and mtime (cheap, from stat), the sha1 of the
-    bytes (computed while they are read anyway), and whether the mtime was too recent to trust."""
+    """What identifies an image file's bytes: size, mtime and ctime (cheap, from stat), the sha1
+    of the bytes (computed while they are read anyway), and whether the times were too recent to
+    trust. The ctime is what tools cannot set: a file swapped by ``mv`` or replaced by ``cp -p``,
+    ``rsync -a`` or an archive keeps a size and mtime it may share with the old bytes, but gets a
+    new ctime, so its bytes are hashed again (-1: unknown, as in caches written before it was kept)."""
 
     size: int
     mtime_ns: int
     sha1: str
     racy: bool
+    ctime_ns: int = -1
 
 
-UNKNOWN = Stamp(-1, -1, "", True)
+UNKNOWN = Stamp(-1, -1, "", True, -1)
 
 
-def stat_stamp(path) -> tuple[int, int]:
-    """(size, mtime_ns) of ``path``, or (-1, -1) when it cannot be stat'ed."""
+def stat_stamp(path) -> tuple[int, int, int]:
+    """(size, mtime_ns, ctime_ns) of ``path``, or (-1, -1, -1) when it cannot be stat'ed."""
     try:
         st = os.stat(path)
     except OSError:
-        return -1, -1
-    return st.st_size, st.st_mtime_ns
+        return -1, -1, -1
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def is_racy(mtime_ns: int, ctime_ns: int) -> bool:
+    """Whether a file's times are too recent to trust: changed within :data:`RACY_NS` of now."""
+    return time.time_ns() - max(mtime_ns, ctime_ns) < RACY_NS
 
 
 def file_sha1(path) -> str:
@@ -104,7 +113,8 @@ def read_stamped(path) -> tuple[bytes, Stamp]:
     with open(path, "rb") as handle:
         st = os.fstat(handle.fileno())
         data = handle.read()
-    return data, Stamp(st.st_size, st.st_mtime_ns, hashlib.sha1(data).hexdigest(), time.time_ns() - st.st_mtime_ns < RACY_NS)
+    return data, Stamp(st.st_size, st.st_mtime_ns, hashlib.sha1(data).hexdigest(), is_racy(st.st_mtime_ns, st.st_ctime_ns),
+                       st.st_ctime_ns)
 
 
 class ImageDataset(Dataset):
