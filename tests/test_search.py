@@ -132,6 +132,32 @@ def test_bad_queries_are_one_line_errors(saved, query, k, message):
     assert "\n" not in str(error.value)
 
 
+def test_a_query_image_is_decoded_as_the_collection_was(tmp_path):
+    """A photo stored sideways (EXIF orientation) and a 16-bit scan, queried from outside the
+    collection, give the vectors their copies inside it were cached with (was convert('RGB'):
+    no turn, 16-bit clipped; max difference 0.51 and 0.68)."""
+    from indirect.backbones.open_clip_backbone import OpenClipBackbone
+
+    root, outside = tmp_path / "photos", tmp_path / "queries"
+    root.mkdir(), outside.mkdir()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (30, 60, 3), dtype=np.uint8)
+    pixels[:, :20] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(root / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(rng.integers(0, 65536, (40, 40)).astype(np.uint16)).save(root / "scan16.png")
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(root / "plain.png")
+    space = NotionSpace.fit(OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0),
+                            ["a red shape", "a blue shape", "a green shape"], root, n_components=2,
+                            cache_dir=tmp_path / "cache", embed_options=dict(num_workers=0))
+    for name in ("rotated.jpg", "scan16.png", "plain.png"):
+        shutil.copyfile(root / name, outside / name)
+        query, own = space.query_vector(str(outside / name), "raw")
+        assert own is None
+        np.testing.assert_allclose(query, space.raw[space.ids.index(name)], atol=1e-5, err_msg=name)
+
+
 def test_missing_space_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(SearchError, match="holds no saved notion space"):
         NotionSpace.load(tmp_path)

@@ -22,6 +22,7 @@ from PIL import Image
 from indirect.datasets.base import LabelledImages
 from indirect.datasets.folder import IMAGE_SUFFIXES, load_folder
 from indirect.errors import BackboneError, ProjectorError, PromptError, SearchError
+from indirect.embedding.images import to_rgb
 from indirect.prompts.builder import require_two_prompts
 from indirect.search.index import EXACT_LIMIT, IndexInfo, build_index, load_index, save_index, search_index
 
@@ -201,7 +202,7 @@ class NotionSpace:
 
     def embed_pil(self, image: Image.Image) -> np.ndarray:
         backbone = self.backbone
-        batch = backbone.preprocess(image.convert("RGB"))[None]
+        batch = backbone.preprocess(to_rgb(image))[None]   # as the collection was decoded: EXIF turn, 16-bit scaling
         with torch.inference_mode():
             return backbone.image_features(batch).float().cpu().numpy()[0]
 
