@@ -58,6 +58,22 @@ def test_openai_clip_load_failures_are_one_line_backbone_errors(tmp_path, monkey
         OpenAIClipBackbone("ViT-B/32", device="cpu")
 
 
+def test_cache_keys_hold_no_object_address_and_random_weights_name_their_architecture(tiny_openai_checkpoint, monkeypatch):
+    """OpenAI clip's preprocess repr names a function 'at 0x7f...' (another key in every process:
+    the cache was never reused, shards never merged); random open_clip weights were keyed by
+    name and seed only, so a config edited under the same name read the old embeddings."""
+    from open_clip import factory
+
+    theirs = OpenAIClipBackbone(str(tiny_openai_checkpoint), device="cpu")
+    assert " at 0x" in repr(theirs.preprocess) and " at 0x" not in theirs.fingerprint()["preprocess"]
+    assert "_convert_image_to_rgb" in theirs.fingerprint()["preprocess"]
+    before = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0).fingerprint()
+    assert before == OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0).fingerprint()
+    monkeypatch.setitem(factory._MODEL_CONFIGS["indirect-tiny-vit"]["vision_cfg"], "layers", 3)
+    after = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=0).fingerprint()
+    assert after["weights"] != before["weights"] and after["weights"].startswith("random:seed0:config-")
+
+
 def test_open_clip_native_checkpoint_round_trip(tmp_path):
     model = OpenClipBackbone("indirect-tiny-vit", None, device="cpu", seed=3)
     path = tmp_path / "tiny_open_clip.pt"
@@ -65,7 +81,7 @@ def test_open_clip_native_checkpoint_round_trip(tmp_path):
     loaded = OpenClipBackbone("indirect-tiny-vit", str(path), device="cpu", seed=99)
     assert torch.allclose(model.text_features(TEXTS), loaded.text_features(TEXTS), atol=1e-6)
     assert loaded.fingerprint()["weights"].startswith("sha256:")
-    assert model.fingerprint()["weights"] == "random:seed3"
+    assert model.fingerprint()["weights"].startswith("random:seed3:config-")
 
 
 def test_random_tiny_backbone_is_seeded():

@@ -6,9 +6,16 @@ interface, so a new backbone is one file plus one yaml in ``conf/backbone``.
 from __future__ import annotations
 
 import abc
+import re
 from typing import Callable
 
 import torch
+
+
+def describe(preprocess) -> str:
+    """A preprocess as the cache key spells it: its repr without object addresses (OpenAI clip's
+    transform holds a plain function, whose repr says 'at 0x7f...', another in every process)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(preprocess))
 
 
 def auto_device(device: str | torch.device | None = "auto") -> torch.device:

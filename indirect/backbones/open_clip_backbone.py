@@ -2,13 +2,15 @@
 built with the activation the weights were trained with (:mod:`indirect.backbones.activation`)."""
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import open_clip
 import torch
 
 from indirect.backbones.activation import ModelSpec, create_kwargs, model_spec
-from indirect.backbones.base import Backbone, auto_device
+from indirect.backbones.base import Backbone, auto_device, describe
 from indirect.backbones.checkpoints import weights_identity
 from indirect.errors import BackboneError
 
@@ -25,6 +27,13 @@ def is_openai_state_dict(path: Path) -> bool:
         return True  # a TorchScript archive: only OpenAI ships those
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     return isinstance(state, dict) and "input_resolution" in state
+
+
+def architecture_digest(model_name: str) -> str:
+    """Random weights are named by their seed and their architecture: open_clip's config for
+    ``model_name`` (a config edited under the same name builds another network)."""
+    config = open_clip.get_model_config(model_name)
+    return "config-" + hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class OpenClipBackbone(Backbone):
@@ -71,7 +80,7 @@ class OpenClipBackbone(Backbone):
         self.embed_dim = int(self.model.visual.output_dim)
         self.activation = spec.activation
         self.name = f"open_clip:{model_name or 'openai-checkpoint'}" if openai_format else f"open_clip:{spec.label}"
-        self._weights = weights_identity(pretrained) if pretrained else f"random:seed{seed}"
+        self._weights = weights_identity(pretrained) if pretrained else f"random:seed{seed}:{architecture_digest(spec.model_name)}"
 
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         with self.autocast():
@@ -84,5 +93,5 @@ class OpenClipBackbone(Backbone):
             return self.model.encode_text(tokens).float().cpu()
 
     def fingerprint(self) -> dict:
-        return {"backbone": self.name, "weights": self._weights, "preprocess": repr(self.preprocess),
+        return {"backbone": self.name, "weights": self._weights, "preprocess": describe(self.preprocess),
                 "precision": self.effective_precision(), "activation": self.activation}

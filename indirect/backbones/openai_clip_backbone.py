@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from indirect.backbones.base import Backbone, auto_device
+from indirect.backbones.base import Backbone, auto_device, describe
 from indirect.backbones.checkpoints import weights_identity
 from indirect.errors import BackboneError, one_line
 
@@ -60,5 +60,5 @@ class OpenAIClipBackbone(Backbone):
             return self.model.encode_text(tokens).float().cpu()
 
     def fingerprint(self) -> dict:
-        return {"backbone": self.name, "weights": self._weights, "preprocess": repr(self.preprocess),
+        return {"backbone": self.name, "weights": self._weights, "preprocess": describe(self.preprocess),
                 "precision": self.effective_precision()}
