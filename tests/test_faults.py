@@ -176,6 +176,23 @@ def test_a_recently_touched_image_stays_racy_after_its_stamp_is_refreshed(tmp_pa
     np.testing.assert_allclose(row(again, "blue/raw.bmp"), row(fresh, "blue/raw.bmp"), atol=1e-5)
 
 
+def test_an_image_that_cannot_be_opened_stays_skipped_run_after_run_until_it_can(tmp_path, counted):
+    """A broken symbolic link: every run re-planned it with the same plan, so from the third run
+    on the cache took its own earlier file for another job's and failed ('parts vanished or broke
+    again'). Now its stat stamp is kept: skipped, not retried, until the link is mended."""
+    tiny, seen = counted
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    target = tmp_path / "elsewhere.png"
+    (root / "red" / "link.png").symlink_to(target)
+    for _ in range(4):
+        result = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+        assert result.skipped_ids == ["red/link.png"] and len(result.ids) == 6
+    seen.clear()
+    square(target, (250, 0, 0))
+    mended = embed_images(tiny, load_folder(root), tmp_path / "cache", **QUICK)
+    assert mended.skipped_ids == [] and "red/link.png" in mended.ids and sum(seen) == 1
+
+
 def test_a_cache_written_before_ctimes_were_kept_is_reused_after_one_hash(tmp_path, counted):
     """Stamps without ctime_ns (the earlier schema) read as unknown: the files are hashed once,
     nothing is embedded again, and the rewritten file keeps their ctimes."""

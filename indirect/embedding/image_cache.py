@@ -77,6 +77,16 @@ def publish(data: bytes, final: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime_ns) of a file, None when absent: tells a file rewritten (renamed into
+    place) since it was last looked at."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def stamp_array(stamps) -> np.ndarray:
     return np.array([(s.size, s.mtime_ns, s.sha1.encode(), s.racy, s.ctime_ns) for s in stamps], dtype=STAMP)
 
@@ -123,6 +133,7 @@ class ImageCache:
         self.todo_ids: list[str] = []
         self.entries: dict[str, Entry] = {}
         self.dirty = False
+        self._final_at_plan: tuple[int, int, int] | None = None
         self.plan_digest = ""
         self.parts_dir = self.cache_dir / f"{self.stem}.parts-none"
 
@@ -140,7 +151,12 @@ class ImageCache:
         self.entries, self.todo, refreshed = {}, [], False
         for i, (image_id, (size, mtime, ctime)) in enumerate(zip(ids, current)):
             entry = stored.get(image_id)
-            if entry is None or size < 0 or entry.stamp.size != size:
+            if entry is not None and not entry.stamp.sha1:   # skipped unread (missing, a broken link, no permission)
+                if (entry.stamp.size, entry.stamp.mtime_ns, entry.stamp.ctime_ns) == (size, mtime, ctime):
+                    self.entries[image_id] = entry           # as it was: still unreadable, not retried
+                else:
+                    self.todo.append(i)
+            elif entry is None or size < 0 or entry.stamp.size != size:
                 self.todo.append(i)
             elif i not in hashes:  # size and trusted times match
                 self.entries[image_id] = entry
@@ -153,6 +169,7 @@ class ImageCache:
             else:
                 self.todo.append(i)
         self.todo_ids = [ids[i] for i in self.todo]
+        self._final_at_plan = _file_identity(self.path)
         self.dirty = refreshed or set(stored) != set(self.entries)
         plan = hashlib.sha256(json.dumps([self.chunk_size, [(ids[i], str(paths[i]), *current[i]) for i in self.todo]])
                               .encode()).hexdigest()
@@ -185,9 +202,13 @@ class ImageCache:
         return not self.todo and not self.dirty and self.path.is_file()
 
     def absorbed(self) -> bool:
-        """True once a final file holds this plan's embeddings (another job finished it)."""
+        """True once a final file holds this plan's embeddings (another job finished it): one
+        written since this job planned, so an earlier run's file that happens to carry the same
+        plan is never taken for it."""
         if not self.todo:
             return True
+        if _file_identity(self.path) == self._final_at_plan:
+            return False
         try:
             with h5py.File(self.path, "r") as handle:
                 return handle.attrs.get("plan") == self.plan_digest

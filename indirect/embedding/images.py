@@ -144,7 +144,8 @@ class ImageDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
-        stamp = UNKNOWN
+        size, mtime, ctime = stat_stamp(self.paths[index])
+        stamp = Stamp(size, mtime, "", False, ctime)     # a file that cannot be read: what stat says of it
         try:
             data, stamp = read_stamped(self.paths[index])
             with Image.open(_Bytes(data, self.paths[index])) as image:      # reads the header only
