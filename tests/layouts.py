@@ -28,14 +28,15 @@ def write_image(path: Path, seed: int, size: int = 8) -> Path:
 
 # --------------------------------------------------------------------------- synthetic cars
 SYNTHETIC_FRAMES = {
-    # frame: (model, car hsv, background hsv, car colour name, background colour name)
-    1: ("sedan", (0.5, 2.0, 1.0), (0.0, 0.0, 1.0), "maroon", "gray"),     # (128, 0, 0), (128, 128, 128): exact
+    # frame: (model, car hsv, background hsv, car colour name, background colour name); RGB is int(255 * x) of the
+    # shifted, halved HSV, named as the paper's hsv_to_name does (exact CSS3 name, else nearest CSS2.1)
+    1: ("sedan", (0.5, 2.0, 1.0), (0.0, 0.0, 1.0), "maroon", "gray"),     # (127, 0, 0), (127, 127, 127): nearest
     2: ("sedan", (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), "black", "gray"),
-    3: ("sedan", (0.0, 2.0, 2.0), (0.0, 0.0, 1.0), "aqua", "gray"),       # (0, 255, 255): exact
+    3: ("sedan", (0.0, 2.0, 2.0), (0.0, 0.0, 1.0), "cyan", "gray"),       # (0, 255, 255): exact, CSS3's name for aqua
     4: ("pickup", (0.0, 0.0, 1.0), (0.5, 2.0, 1.0), "gray", "maroon"),
-    5: ("pickup", (0.8333, 2.0, 1.0), (0.0, 0.0, 0.0), "green", "black"),  # (0, 128, 0): exact
+    5: ("pickup", (0.8333, 2.0, 1.0), (0.0, 0.0, 0.0), "green", "black"),  # (0, 127, 0): nearest green
     6: ("pickup", (0.1667, 2.0, 2.0), (0.0, 0.0, 0.0), "blue", "black"),   # (0, 0, 255): exact
-    7: ("coupe", (0.1667, 2.0, 1.0), (0.0, 0.0, 0.2), "navy", "black"),    # bg (26, 26, 26): nearest black
+    7: ("coupe", (0.1667, 2.0, 1.0), (0.0, 0.0, 0.2), "navy", "black"),    # bg (25, 25, 25): nearest black
     8: ("coupe", (0.0, 0.0, 1.6), (0.0, 0.0, 0.2), "silver", "black"),     # (204, 204, 204): nearest silver
     9: ("coupe", (0.5, 2.0, 1.0), (0.0, 0.0, 0.2), "maroon", "black"),     # second maroon and black cars: the
     10: ("sedan", (0.0, 0.0, 0.0), (0.5, 2.0, 1.0), "black", "maroon"),    # colour notion has two measurable classes
@@ -98,10 +99,15 @@ def _struct(rows: list[dict]) -> np.ndarray:
     return struct
 
 
+CARS196_IMG_NAMES = {"number": lambda n: str(n), "file": lambda n: f"{n:06d}.jpg", "path": lambda n: f"car_ims/{n:06d}.jpg"}
+
+
 def make_cars196(root: Path, reverse: bool = False, color_csv: bool = True, class_names: list[str] | None = None,
-                 images_per_class: dict[int, int] | None = None) -> Path:
+                 images_per_class: dict[int, int] | None = None, img_name: str = "number") -> Path:
     """The full release: ``car_ims/NNNNNN.jpg``, ``cars_annos.mat`` and (optionally) the authors' ``Cars196.csv``;
-    ``class_names`` (196) and ``images_per_class`` replace the fixture's own."""
+    ``class_names`` (196) and ``images_per_class`` replace the fixture's own. The CSV's ``img_name`` is the image
+    number as in the authors' file (``8055``; its ``class_index`` 0-based), or with ``img_name="file"`` /
+    ``"path"`` the file name (``008055.jpg``) / relative path (``car_ims/008055.jpg``)."""
     import scipy.io
 
     base = Path(root) / "cars196"
@@ -115,7 +121,8 @@ def make_cars196(root: Path, reverse: bool = False, color_csv: bool = True, clas
             rows.append({"relative_im_path": relative, "bbox_x1": 1, "bbox_y1": 1, "bbox_x2": 7, "bbox_y2": 7,
                          "class": class_id, "test": number % 2})
             color = CARS196_COLORS[number % len(CARS196_COLORS)]
-            csv_lines.append(f"{number:06d}.jpg,\"{names[class_id - 1]}\",{class_id},x,x,{cars196_type(class_id)},2012,{color}")
+            csv_lines.append(f"{CARS196_IMG_NAMES[img_name](number)},\"{names[class_id - 1]}\",{class_id - 1},x,x,"
+                             f"{cars196_type(class_id)},2012,{color}")
     if reverse:
         rows.reverse()
     scipy.io.savemat(base / "cars_annos.mat", {"annotations": _struct(rows), "class_names": _cell(names)})

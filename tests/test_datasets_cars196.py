@@ -9,7 +9,7 @@ import scipy.io
 from indirect.datasets.base import DatasetError
 from indirect.datasets.car_names import BODY_TYPES, parse_car_name
 from indirect.datasets.cars196 import images_per_type, load_cars196
-from layouts import cars196_class_names, cars196_expected_color, make_cars196, make_cars196_devkit
+from layouts import _struct, cars196_class_names, cars196_expected_color, make_cars196, make_cars196_devkit
 
 # Classes per body type in car_types.csv: all 196, and the evaluation half (99-196).
 TYPES_ALL = {"Sedan": 50, "SUV": 35, "Coupe": 33, "Convertible": 26, "Cab": 18, "Hatchback": 14, "Van": 7,
@@ -187,3 +187,79 @@ def test_missing_layouts_are_explained(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="cars_annos.mat.*cars_meta.mat"):
         load_cars196(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("form", ["number", "file", "path"])
+def test_authors_csv_img_name_forms_colour_every_evaluation_image(tmp_path, form, caplog):
+    with caplog.at_level(logging.WARNING, logger="indirect.datasets.cars196"):
+        data = load_cars196(make_cars196(tmp_path, img_name=form))
+    if form == "number":  # the authors' own format: img_name 5 is car_ims/000005.jpg
+        first = (tmp_path / "cars196" / "Cars196.csv").read_text().splitlines()[1]
+        assert first.startswith('1,"AM General Hummer SUV 2000",0,')
+    assert data.labels["color"].notna().all() and data.unlabelled["color"] == 0
+    assert [data.labels.loc[i, "color"] for i in data.ids] == [cars196_expected_color(int(i[8:14])) for i in data.ids]
+    assert not [r for r in caplog.records if "match no image" in r.getMessage()]  # training rows match images too
+
+
+def test_authors_csv_numbers_carry_their_type(tmp_path):
+    root = make_cars196(tmp_path, color_csv=False)
+    csv_path = tmp_path / "authors.csv"
+    csv_path.write_text("img_name,class_name,class_index,manufacturer,model,type,year,color\n"
+                        '5,"Land Rover Range Rover SUV 2012",98,Land Rover,Range Rover,Pickup,2012,red\n'
+                        "000006,x,98,x,x,SUV,2012,Blue\n")
+    data = load_cars196(root, color_csv=str(csv_path))
+    assert data.labels.loc["car_ims/000005.jpg", ["type", "color"]].tolist() == ["Pickup", "red"]
+    assert data.labels.loc["car_ims/000006.jpg", "color"] == "blue"
+    assert data.unlabelled["color"] == 8
+
+
+def test_csv_rows_matching_no_image_are_counted_in_one_warning(tmp_path, caplog):
+    root = make_cars196(tmp_path, color_csv=False)
+    csv_path = root / "Cars196.csv"
+    csv_path.write_text("img_name,color\n5,red\n99999,blue\nimage_5.png,black\n")
+    with caplog.at_level(logging.WARNING, logger="indirect.datasets.cars196"):
+        data = load_cars196(root)
+    assert data.labels.loc["car_ims/000005.jpg", "color"] == "red" and data.unlabelled["color"] == 9
+    notes = [r.getMessage() for r in caplog.records if "match no image" in r.getMessage()]
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert f"2 of 3 rows of {csv_path}" in notes[0] and "'99999'" in notes[0] and "8055" in notes[0]
+
+
+def test_csv_colouring_no_image_reports_colour_missing_not_empty(tmp_path):
+    """The authors' numbers name the full release's images: on the devkit release nothing matches."""
+    root = make_cars196_devkit(tmp_path)
+    (root / "Cars196.csv").write_text("img_name,color\n" + "".join(f"{n},red\n" for n in range(8055, 8060)))
+    data = load_cars196(root)
+    assert "color" not in data.labels.columns
+    message = data.missing_columns["color"]
+    assert "5 of 5 rows" in message and "'8055'" in message and "cars_test/00001.jpg" in message
+    assert "\n" not in message
+
+
+def test_colour_hint_gives_the_authors_img_name_form(tmp_path):
+    data = load_cars196(make_cars196(tmp_path, color_csv=False))
+    assert "image number of the full release such as 8055 (car_ims/008055.jpg)" in data.missing_columns["color"]
+
+
+def _rewrite_annotations(root, rows):
+    names = scipy.io.loadmat(root / "cars_annos.mat")["class_names"]
+    scipy.io.savemat(root / "cars_annos.mat", {"annotations": _struct(rows), "class_names": names})
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("truncated", r"cars_annos.mat: cannot be read as a MATLAB file .*re-extract it"),
+    ("no class field", r"annotations struct of .*cars_annos.mat lacks field\(s\) class \(it has relative_im_path, "
+                       r"bbox_x1\); re-extract"),
+    ("class 197", r"image car_ims/000001.jpg has class 197 but the class_names .* list 196 classes \(1..196\)"),
+])
+def test_damaged_annotations_are_one_line_errors(tmp_path, damage, expected):
+    root = make_cars196(tmp_path)
+    if damage == "truncated":
+        (root / "cars_annos.mat").write_bytes(b"MATLAB 5.0 garbage")
+    elif damage == "no class field":
+        _rewrite_annotations(root, [{"relative_im_path": "car_ims/000001.jpg", "bbox_x1": 1}])
+    else:
+        _rewrite_annotations(root, [{"relative_im_path": "car_ims/000001.jpg", "class": 197}])
+    with pytest.raises(DatasetError, match=expected) as error:
+        load_cars196(root)
+    assert "\n" not in str(error.value)

@@ -60,3 +60,48 @@ def test_missing_files_are_explained(tmp_path):
     (root / "CUB_200_2011" / "classes.txt").unlink()
     with pytest.raises(DatasetError, match="classes.txt not found"):
         load_cub200(root)
+
+
+def _append(path, text, first=False):
+    path.write_text(text + path.read_text() if first else path.read_text() + text)
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("unknown class", r"image_class_labels.txt line 11: image 11 has class 201, which .*classes.txt does not list; "
+                      r"the files come from different downloads"),
+    ("non-integer class", r"image_class_labels.txt line 1: the class of image 1 'albatross' is not an integer"),
+    ("11 fields", r"image_attribute_labels.txt line 188: has 11 fields where at most 9 are expected; every line must "
+                  r"be '<image_id> <attribute_id> <is_present> <certainty_id> <time>'"),
+    ("non-numeric flag", r"image_attribute_labels.txt line 188: present is 'yes', not an integer"),
+    ("header in attributes.txt", r"cub/attributes.txt line 1: the first field 'id' is not an integer; every line must "
+                                 r"be '<attribute_id> has_bill_shape::.*remove any header line"),
+    ("header in classes.txt", r"classes.txt line 1: the first field 'class_id' is not an integer"),
+])
+def test_malformed_files_are_one_line_errors(tmp_path, damage, expected):
+    root = make_cub200(tmp_path)
+    base = root / "CUB_200_2011"
+    if damage == "unknown class":
+        path = base / "image_class_labels.txt"
+        path.write_text(path.read_text().replace("11 200\n", "11 201\n"))
+    elif damage == "non-integer class":
+        path = base / "image_class_labels.txt"
+        path.write_text(path.read_text().replace("1 1\n", "1 albatross\n", 1))
+    elif damage == "11 fields":
+        _append(base / "attributes" / "image_attribute_labels.txt", "1 1 0 3 12.5 0 0 0 0 0 0\n")
+    elif damage == "non-numeric flag":
+        _append(base / "attributes" / "image_attribute_labels.txt", "1 1 yes 3 12.5\n")
+    elif damage == "header in attributes.txt":
+        _append(root / "attributes.txt", "id name\n", first=True)
+    else:
+        _append(base / "classes.txt", "class_id class_name\n", first=True)
+    with pytest.raises(DatasetError, match=expected) as error:
+        load_cub200(root)
+    assert "\n" not in str(error.value)
+
+
+def test_six_field_attribute_lines_are_read(tmp_path):
+    """The official file has a few lines with an extra field; the fixture writes one (image 5, attribute 10)."""
+    root = make_cub200(tmp_path)
+    lines = (root / "CUB_200_2011" / "attributes" / "image_attribute_labels.txt").read_text().splitlines()
+    assert sorted({len(line.split()) for line in lines}) == [5, 6]
+    assert load_cub200(root).labels.iloc[0]["primary_color"] == "black"

@@ -55,3 +55,55 @@ def test_broken_layouts_are_explained(tmp_path):
     (root / "Anno_fine" / "test_attr.txt").unlink()
     with pytest.raises(DatasetError, match="test_attr.txt not found"):
         load_deepfashion(root)
+
+
+def _first_line(path, text):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([text, *lines[1:]]) + "\n")
+
+
+@pytest.mark.parametrize("index", ["0", "51", "-1"])
+def test_category_index_outside_the_list_is_refused_not_wrapped(tmp_path, index):
+    root = make_deepfashion(tmp_path)
+    _first_line(root / "Anno_fine" / "test_cate.txt", index)
+    with pytest.raises(DatasetError, match=rf"test_cate.txt line 1: category index {index} is outside 1..50; "
+                                           r"expected one 1-based category index") as error:
+        load_deepfashion(root)
+    assert "\n" not in str(error.value)
+
+
+def test_category_name_instead_of_index_is_refused(tmp_path):
+    root = make_deepfashion(tmp_path)
+    _first_line(root / "Anno_fine" / "test_cate.txt", "Blouse")
+    with pytest.raises(DatasetError, match=r"test_cate.txt line 1: category index 'Blouse' is not an integer"):
+        load_deepfashion(root)
+
+
+def test_category_list_without_its_count_line_is_refused_not_shifted(tmp_path):
+    root = make_deepfashion(tmp_path)
+    path = root / "Anno_fine" / "list_category_cloth.txt"
+    path.write_text("\n".join(path.read_text().splitlines()[1:]) + "\n")
+    with pytest.raises(DatasetError, match=r"list_category_cloth.txt line 1: the count 'category_name  "
+                                           r"category_type' is not an integer; expected the count of categories"):
+        load_deepfashion(root)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda lines: [lines[0], *lines[2:]], r"the second line 'Anorak .*1' is not the header"),
+    (lambda lines: lines[:-1], r"line 1 announces 50 categories but 49 follow"),
+    (lambda lines: ["49", *lines[1:]], r"line 1 announces 49 categories but 50 follow"),
+    (lambda lines: [*lines[:2], "Anorak", *lines[3:]], r"line 3: 'Anorak' lacks its type number"),
+])
+def test_malformed_category_lists_are_refused(tmp_path, edit, expected):
+    root = make_deepfashion(tmp_path)
+    path = root / "Anno_fine" / "list_category_cloth.txt"
+    path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
+    with pytest.raises(DatasetError, match=expected) as error:
+        load_deepfashion(root)
+    assert "list_category_cloth.txt" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_category_names_and_indices_follow_the_list(tmp_path):
+    data = load_deepfashion(make_deepfashion(tmp_path))
+    assert data.labels.loc["img/Item_Tee_3/img_00000007.jpg", ["category", "category_type"]].tolist() == ["Tee", "upper"]
+    assert data.labels.loc["img/Item_Jeans_1/img_00000003.jpg", "category_type"] == "lower"

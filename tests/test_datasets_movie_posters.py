@@ -1,10 +1,13 @@
 import codecs
 import json
+from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from indirect.datasets.base import DatasetError
 from indirect.datasets.movie_posters import decode, first_value, load_movie_posters
+from indirect.notions import lookup_notion
 from layouts import MOVIE_EXPECTED, MOVIE_RECORDS, make_movie_posters
 
 
@@ -62,3 +65,52 @@ def test_missing_and_malformed_metadata(tmp_path):
     (root / "fields.csv").write_text("imdbID,Title\ntt0000001,Alpha\n")
     with pytest.raises(DatasetError, match="lack fields Genre, Country"):
         load_movie_posters(root, metadata="fields.csv")
+
+
+def _raw_groundtruth(records) -> bytes:
+    """Records the way the official groundtruth files hold them: a MongoDB shell dump in UTF-16 with its BOM."""
+    text = ""
+    for number, record in enumerate(records):
+        fields = ",\n".join(f'\t"{key}" : {json.dumps(value, ensure_ascii=False)}' for key, value in record.items())
+        text += f'{{\n\t"_id" : ObjectId("5829ab8fa7f98a1a84ac9a{number:02d}"),\n{fields}\n}}\n'
+    return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+
+
+def test_official_groundtruth_with_object_ids(tmp_path):
+    root = make_movie_posters(tmp_path)
+    for year, records in MOVIE_RECORDS.items():
+        (root / "Movie_Poster_Metadata" / "groundtruth" / f"{year}.txt").write_bytes(_raw_groundtruth(records))
+    data = load_movie_posters(root)
+    assert _labels_by_imdb_id(data) == MOVIE_EXPECTED
+    assert data.labels.loc["Movie_Poster_Dataset/2015/tt0000001.jpg", "_id"] == "5829ab8fa7f98a1a84ac9a00"
+    assert data.labels.loc["Movie_Poster_Dataset/2016/tt0000006.jpg", "Title"] == "Zeta – ümlaut"
+
+
+def test_object_id_inside_a_json_array_too(tmp_path):
+    root = make_movie_posters(tmp_path)
+    (root / "all.json").write_text('[{"_id": ObjectId( "abc" ), "imdbID": "tt0000002", "Genre": "Drama", '
+                                   '"Country": "France"}]')
+    data = load_movie_posters(root, metadata="all.json")
+    assert data.labels["_id"].tolist() == ["abc"] and data.labels["genre"].tolist() == ["Drama"]
+
+
+def test_broken_json_array_is_one_line_error_with_its_place(tmp_path):
+    root = make_movie_posters(tmp_path)
+    (root / "all.json").write_text('[{"imdbID": "tt0000001", "Genre": "Action", "Country": "USA"},\n]')
+    with pytest.raises(DatasetError, match=r"all.json is not a valid JSON array \(Expecting value at line 2 column 1: "
+                                           r".*\); fix the file") as error:
+        load_movie_posters(root, metadata="all.json")
+    assert "\n" not in str(error.value)
+    (root / "all.json").write_text('["tt0000001"]')
+    with pytest.raises(DatasetError, match="JSON array of something other than objects"):
+        load_movie_posters(root, metadata="all.json")
+
+
+def test_genre_and_country_prompts_are_the_values_loaded(tmp_path):
+    data = load_movie_posters(make_movie_posters(tmp_path))
+    assert data.vocabularies == {"genres": ["Action", "Comedy", "Drama", "N/A"], "countries": ["France", "Japan", "USA"]}
+    config = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "dataset" / "movie_posters.yaml")
+    genre, country = lookup_notion(config, "genre"), lookup_notion(config, "country")
+    assert genre.prompts(data) == [f"a poster of a {g} movie" for g in ["Action", "Comedy", "Drama", "N/A"]]
+    assert set(country.prompts(data)) == {f"a poster of a movie produced in {m}" for m in set(country.labels(data))}
+    assert "Horror" not in " ".join(genre.prompts(data))  # the genre of a dropped duplicate record is not a prompt

@@ -19,10 +19,10 @@ def test_other_colours_take_the_nearest_name(rgb, name):
 
 
 def test_renderer_hsv_is_shifted_and_halved_before_naming():
-    assert synthetic_hsv_to_rgb(0.5, 2.0, 1.0) == (128, 0, 0)
-    assert synthetic_hsv_to_rgb(0.0, 0.0, 1.0) == (128, 128, 128)
+    assert synthetic_hsv_to_rgb(0.5, 2.0, 1.0) == (127, 0, 0)  # int(255 * 0.5): truncated as in the paper
+    assert synthetic_hsv_to_rgb(0.0, 0.0, 1.0) == (127, 127, 127)
     assert synthetic_color_name(0.1667, 2.0, 1.0) == "navy"
-    assert synthetic_color_name(0.0, 2.0, 2.0) == "aqua"
+    assert synthetic_color_name(0.0, 2.0, 2.0) == "cyan"  # webcolors' exact CSS3 name of (0, 255, 255)
 
 
 def test_loads_frames_up_to_the_limit_with_colour_names(tmp_path):
@@ -56,3 +56,34 @@ def test_missing_root_and_files_give_one_line_errors(tmp_path):
     with pytest.raises(DatasetError, match="cars.csv not found") as error:
         load_synthetic_cars(root)
     assert "\n" not in str(error.value)
+
+
+def _edit_row(root, frame, column, value):
+    lines = (root / "cars.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    for number, line in enumerate(lines):
+        cells = line.split(",")
+        if number and cells[0] == str(frame):
+            cells[header.index(column)] = value
+            lines[number] = ",".join(cells)
+            break
+    (root / "cars.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("frame, column, value, expected", [
+    (1, "frame", "x1", r"cars.csv line 2: frame is 'x1', not an integer; every row needs an integer frame"),
+    (1, "color_hue", "", r"cars.csv line 2: color_hue is empty, not a number; every row needs"),
+    (7, "bg_color_val", "dark", r"cars.csv line 8: bg_color_val is 'dark', not a number"),
+])
+def test_malformed_cells_are_one_line_errors_with_their_line(tmp_path, frame, column, value, expected):
+    root = make_synthetic_cars(tmp_path)
+    _edit_row(root, frame, column, value)
+    with pytest.raises(DatasetError, match=expected) as error:
+        load_synthetic_cars(root)
+    assert "\n" not in str(error.value)
+
+
+def test_empty_colour_of_a_frame_left_out_is_not_refused(tmp_path):
+    root = make_synthetic_cars(tmp_path)
+    _edit_row(root, 1001, "color_hue", "")  # beyond the paper's 1000 frames
+    assert len(load_synthetic_cars(root)) == 10

@@ -15,10 +15,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-import scipy.io
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
 from indirect.datasets.car_names import BODY_TYPES, TYPE_TABLE, parse_car_name
+from indirect.datasets.cars196_csv import by_image, color_hint, match_rows, read_authors_table, unmatched_note
+from indirect.datasets.parsing import integer, loadmat
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,6 @@ NAME = "cars196"
 SOURCE = "https://ai.stanford.edu/~jkrause/cars/car_dataset.html"
 LAYOUT = ("car_ims/ + cars_annos.mat (full release) or devkit/cars_meta.mat, devkit/cars_train_annos.mat, "
           "cars_test_annos_withlabels.mat, cars_train/, cars_test/ (devkit release)")
-COLOR_COLUMNS = ("img_name", "class_name", "class_index", "manufacturer", "model", "type", "year", "color")
 
 
 def load_cars196(root, color_csv=None) -> LabelledImages:
@@ -42,8 +42,11 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
     Label columns: ``class_id``, ``class_name`` (the model notion), ``manufacturer``, ``car_model``,
     ``type`` (body type, from ``car_types.csv``; the authors' CSV's ``type`` where it has one),
     ``year``, and ``color`` when ``color_csv`` (default ``<root>/Cars196.csv``) exists. The CSV's
-    ``img_name`` is matched to an image by its relative path or, failing that, by its file name;
-    images the CSV does not cover get no colour and keep the table's type. The images per type
+    ``img_name`` is the full release's image number as in the authors' file (``8055``:
+    ``car_ims/008055.jpg``), a relative path or a file name (:mod:`indirect.datasets.cars196_csv`);
+    images the CSV does not cover get no colour and keep the table's type, rows that match no image
+    are counted in a warning, and a CSV that colours no evaluation image leaves ``color`` in
+    ``missing_columns`` with that warning as its reason. The images per type
     are logged; images of a class without a type are counted in ``unlabelled["type"]`` and named
     in a warning.
     """
@@ -55,6 +58,8 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
     else:
         raise DatasetError(f"dataset '{NAME}': neither {root / 'cars_annos.mat'} nor {root / 'devkit' / 'cars_meta.mat'} "
                            f"found; expected {LAYOUT} (download: {SOURCE})")
+    _check_classes(images, len(class_names), root)
+    all_ids = sorted(path for path, _ in images)
     first_eval_class = len(class_names) // 2 + 1
     images = sorted((path, label) for path, label in images if label >= first_eval_class)
     ids = [path for path, _ in images]
@@ -69,19 +74,12 @@ def load_cars196(root, color_csv=None) -> LabelledImages:
     if color_csv and not csv_path.is_absolute() and not csv_path.exists():
         csv_path = root / csv_path
     if csv_path.exists():
-        table = _authors_table(csv_path)
-        labels["color"] = _by_image(table, "color", ids)
-        unlabelled["color"] = int(labels["color"].isna().sum())
-        if "type" in table.columns:
-            csv_types = pd.Series(_by_image(table, "type", ids), index=labels.index, dtype=object)
-            csv_types = csv_types.map(_canonical_type)
-            log.info("%s: body type of %d image(s) from %s", NAME, int(csv_types.notna().sum()), csv_path)
-            labels["type"] = csv_types.where(csv_types.notna(), labels["type"])
+        missing_columns = _apply_authors_csv(labels, csv_path, all_ids, unlabelled)
     elif color_csv:
-        raise DatasetError(f"dataset '{NAME}': color_csv {csv_path} does not exist; {_color_hint(csv_path)}")
+        raise DatasetError(f"dataset '{NAME}': color_csv {csv_path} does not exist; {color_hint(csv_path)}")
     else:
         missing_columns = {"color": f"dataset '{NAME}': label 'color' is not in the official release; "
-                                             f"{_color_hint(csv_path)}"}
+                                    f"{color_hint(csv_path)}"}
     untyped = _log_types(labels)
     if untyped:
         unlabelled["type"] = untyped
@@ -114,47 +112,44 @@ def _log_types(labels: pd.DataFrame) -> int:
     return int(labels["type"].isna().sum())
 
 
-def _color_hint(csv_path: Path) -> str:
-    return (f"it needs the paper authors' colour annotations as {csv_path} (a CSV with columns "
-            f"{', '.join(COLOR_COLUMNS)}; img_name is the image file such as 008055.jpg, color one of black, "
-            f"mixed, white, yellow, silver, red, other, blue); put the file there or set dataset.color_csv=<file>")
+def _apply_authors_csv(labels: pd.DataFrame, csv_path: Path, all_ids: list[str], unlabelled: dict) -> dict:
+    """Add the CSV's colours (and its types over the table's) to ``labels``; returns the missing columns."""
+    table = read_authors_table(csv_path)
+    targets = match_rows(table, all_ids)
+    note = unmatched_note(csv_path, table, targets)
+    ids = list(labels.index)
+    colors = by_image(table, targets, "color", ids)
+    if not any(color is not None for color in colors):
+        reason = note or f"dataset '{NAME}': {csv_path} has no colour for any evaluation image"
+        log.warning("%s", reason)
+        return {"color": f"{reason}; {color_hint(csv_path)}"}
+    if note:
+        log.warning("%s", note)
+    labels["color"] = colors
+    unlabelled["color"] = int(labels["color"].isna().sum())
+    if "type" in table.columns:
+        csv_types = pd.Series(by_image(table, targets, "type", ids), index=labels.index, dtype=object)
+        csv_types = csv_types.map(_canonical_type)
+        log.info("%s: body type of %d image(s) from %s", NAME, int(csv_types.notna().sum()), csv_path)
+        labels["type"] = csv_types.where(csv_types.notna(), labels["type"])
+    return {}
 
 
-def _authors_table(csv_path: Path) -> pd.DataFrame:
-    table = pd.read_csv(csv_path, dtype=str)
-    table.columns = [str(column).strip() for column in table.columns]
-    missing = [column for column in ("img_name", "color") if column not in table.columns]
-    if missing:
-        raise DatasetError(f"dataset '{NAME}': {csv_path} lacks columns {', '.join(missing)}; {_color_hint(csv_path)}")
-    table["img_name"] = table["img_name"].str.strip().str.replace("\\", "/", regex=False)
-    return table
-
-
-def _by_image(table: pd.DataFrame, column: str, ids: list[str]) -> list:
-    """``column`` of the authors' CSV per image id (stripped; colours lower-cased); None where it has none."""
-    values = table[column].str.strip()
-    values = values.str.lower() if column == "color" else values
-    values = values.where(values.notna() & (values != ""), None)
-    by_path = dict(zip(table["img_name"], values))
-    by_file = dict(zip(table["img_name"].map(lambda name: name.rsplit("/", 1)[-1]), values))
-    file_counts = pd.Series([image_id.rsplit("/", 1)[-1] for image_id in ids]).value_counts()
-    result = []
-    for image_id in ids:
-        file_name = image_id.rsplit("/", 1)[-1]
-        if image_id in by_path:
-            result.append(by_path[image_id])
-        elif file_counts[file_name] == 1 and file_name in by_file:
-            result.append(by_file[file_name])
-        else:
-            result.append(None)
-    return result
+def _check_classes(images: list[tuple[str, int]], n_classes: int, root: Path) -> None:
+    bad = next(((path, label) for path, label in images if not 1 <= label <= n_classes), None)
+    if bad:
+        raise DatasetError(f"dataset '{NAME}': image {bad[0]} has class {bad[1]} but the class_names of {root} list "
+                           f"{n_classes} classes (1..{n_classes}); the annotation files come from different releases: "
+                           f"re-extract them from one download ({SOURCE})")
 
 
 def _full_release(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
     if not (root / "car_ims").is_dir():
         raise DatasetError(f"dataset '{NAME}': {root / 'car_ims'} not found next to cars_annos.mat; expected {LAYOUT}")
-    mat = _loadmat(root / "cars_annos.mat", ("annotations", "class_names"))
-    images = [(_relative(str(row["relative_im_path"])), int(row["class"])) for row in _struct_rows(mat["annotations"])]
+    path = root / "cars_annos.mat"
+    mat = _loadmat(path, ("annotations", "class_names"))
+    rows = _struct_rows(mat["annotations"], path, ("relative_im_path", "class"))
+    images = [(_relative(str(row["relative_im_path"])), _class(row, path)) for row in rows]
     return _strings(mat["class_names"]), images
 
 
@@ -169,22 +164,32 @@ def _devkit_release(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
                                f"expected {LAYOUT} (download: {SOURCE})")
         if not (root / folder).is_dir():
             raise DatasetError(f"dataset '{NAME}': image folder {root / folder} not found; expected {LAYOUT}")
-        rows = _struct_rows(_loadmat(found, ("annotations",))["annotations"])
-        images += [(f"{folder}/{row['fname']}", int(row["class"])) for row in rows]
+        rows = _struct_rows(_loadmat(found, ("annotations",))["annotations"], found, ("fname", "class"))
+        images += [(f"{folder}/{row['fname']}", _class(row, found)) for row in rows]
     return class_names, images
 
 
 def _loadmat(path: Path, keys: tuple[str, ...]) -> dict:
-    mat = scipy.io.loadmat(path)
+    mat = loadmat(path, NAME, f"re-extract it from the official archive ({SOURCE}); expected {LAYOUT}")
     missing = [key for key in keys if key not in mat]
     if missing:
         raise DatasetError(f"dataset '{NAME}': {path} lacks variable(s) {', '.join(missing)}; expected {LAYOUT}")
     return mat
 
 
-def _struct_rows(struct: np.ndarray) -> list[dict]:
+def _struct_rows(struct: np.ndarray, path: Path, needed: tuple[str, ...]) -> list[dict]:
     """A MATLAB struct array as plain dicts of scalars (loadmat wraps every field in 2-D arrays)."""
-    return [{field: _scalar(record[field]) for field in struct.dtype.names} for record in struct.ravel()]
+    fields = struct.dtype.names or ()
+    missing = [field for field in needed if field not in fields]
+    if missing:
+        raise DatasetError(f"dataset '{NAME}': the annotations struct of {path} lacks field(s) {', '.join(missing)} "
+                           f"(it has {', '.join(fields) or 'none'}); re-extract it from the official archive ({SOURCE})")
+    return [{field: _scalar(record[field]) for field in fields} for record in struct.ravel()]
+
+
+def _class(row: dict, path: Path) -> int:
+    return integer(row["class"], NAME, path, None, f"the class of {row.get('relative_im_path', row.get('fname'))}",
+                   f"re-extract it from the official archive ({SOURCE})")
 
 
 def _scalar(value):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
+from indirect.datasets.parsing import integer, numeric_column, read_table, refuse
 
 NAME = "cub200"
 SOURCE = "https://www.vision.caltech.edu/datasets/cub_200_2011/"
@@ -43,13 +44,12 @@ def load_cub200(root) -> LabelledImages:
     for file_name in ("images.txt", "image_class_labels.txt", "classes.txt"):
         if not (base / file_name).exists():
             raise DatasetError(f"dataset '{NAME}': {base / file_name} not found; expected {LAYOUT} (download: {SOURCE})")
-    classes = _two_columns(base / "classes.txt")
-    paths = _two_columns(base / "images.txt")
-    class_of = {image: int(label) for image, label in _two_columns(base / "image_class_labels.txt").items()}
-    class_ids = sorted(int(class_id) for class_id in classes)
+    folders = _numbered(base / "classes.txt", "<class_id> <001.Black_footed_Albatross>")
+    paths = {image: path for image, (_, path) in _two_columns(base / "images.txt").items()}
+    class_of = _class_of(base / "image_class_labels.txt", folders)
+    class_ids = sorted(folders)
     first_eval_class = class_ids[len(class_ids) // 2]
-    species = {int(class_id): species_name(folder) for class_id, folder in classes.items()}
-    folders = {int(class_id): folder for class_id, folder in classes.items()}
+    species = {class_id: species_name(folder) for class_id, folder in folders.items()}
     keep = sorted((paths[image], image) for image in paths if class_of.get(image, 0) >= first_eval_class)
     ids = [path for path, _ in keep]
     labels = pd.DataFrame(
@@ -85,29 +85,54 @@ def attribute_value(attribute_name: str) -> str:
     return attribute_name.split("::", 1)[-1].replace("_", " ").strip()
 
 
-def _two_columns(path: Path) -> dict[str, str]:
+def _two_columns(path: Path) -> dict[str, tuple[int, str]]:
+    """``<key> <rest>`` lines as {key: (line number, rest)}; lines with one field are skipped."""
     rows = {}
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         parts = line.split(maxsplit=1)
         if len(parts) == 2:
-            rows[parts[0]] = parts[1].strip()
+            rows[parts[0]] = (number, parts[1].strip())
     return rows
+
+
+def _numbered(path: Path, form: str) -> dict[int, str]:
+    """``<number> <name>`` lines as {number: name}; a line that does not start with a number is refused."""
+    fix = f"every line must be '{form}' as in the official archive ({SOURCE}): remove any header line"
+    return {integer(key, NAME, path, number, "the first field", fix): value
+            for key, (number, value) in _two_columns(path).items()}
+
+
+def _class_of(path: Path, folders: dict[int, str]) -> dict[str, int]:
+    """{image id: class id} of image_class_labels.txt; each class must be one of classes.txt."""
+    fix = f"every line must be '<image_id> <class_id>' with a class of classes.txt ({SOURCE})"
+    class_of = {}
+    for image, (number, label) in _two_columns(path).items():
+        class_of[image] = integer(label, NAME, path, number, f"the class of image {image}", fix)
+        if class_of[image] not in folders:
+            raise refuse(NAME, path, f"image {image} has class {class_of[image]}, which {path.parent / 'classes.txt'} "
+                                     f"does not list", "the files come from different downloads: re-extract "
+                                                       f"CUB_200_2011/ from one archive ({SOURCE})", number)
+    return class_of
 
 
 def _find_attribute_names(root: Path, base: Path) -> dict[int, str] | None:
     for candidate in (base / "attributes.txt", base / "attributes" / "attributes.txt", base.parent / "attributes.txt",
                       root / "attributes.txt"):
         if candidate.exists():
-            return {int(key): value for key, value in _two_columns(candidate).items()}
+            return _numbered(candidate, "<attribute_id> has_bill_shape::curved_(up_or_down)")
     return None
 
 
 def _present_attributes(path: Path) -> pd.DataFrame:
     """The (image, attribute, certainty) rows marked present; up to four extra trailing fields are ignored."""
-    table = pd.read_csv(path, sep=r"\s+", header=None,
-                        names=["image", "attribute", "present", "certainty", "time", "x1", "x2", "x3", "x4"])
+    fix = (f"every line must be '<image_id> <attribute_id> <is_present> <certainty_id> <time>' (up to 4 extra "
+           f"trailing fields are ignored); re-extract it from the official archive ({SOURCE})")
+    table = read_table(path, NAME, fix, sep=r"\s+", header=None,
+                       names=["image", "attribute", "present", "certainty", "time", "x1", "x2", "x3", "x4"])
+    for column in ("image", "attribute", "present", "certainty"):
+        table[column] = numeric_column(table, column, NAME, path, fix, integer_only=True, first_line=1)
     table = table.loc[table["present"] == 1, ["image", "attribute", "certainty"]]
-    return table.assign(image=table["image"].astype(int).astype(str))
+    return table.assign(image=table["image"].astype(str))
 
 
 def _single_attribute(present: pd.DataFrame, names: dict[int, str], prefix: str, image_ids: list[str]) -> list:

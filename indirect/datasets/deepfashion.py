@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
+from indirect.datasets.parsing import integer, refuse
 
 NAME = "deepfashion"
 SOURCE = "https://mmlab.ie.cuhk.edu.hk/projects/DeepFashion/AttributePrediction.html"
@@ -27,6 +28,7 @@ ATTRIBUTE_GROUPS = {
     "fabric": ("denim", "chiffon", "cotton", "leather", "faux", "knit"),
     "fit": ("tight", "loose", "conventional"),
 }
+ATTR_FIX = "expected one line per image of test.txt holding a 0/1 flag per attribute of list_attr_cloth.txt"
 FILES = ("list_category_cloth.txt", "list_attr_cloth.txt", "test.txt", "test_cate.txt", "test_attr.txt")
 
 
@@ -39,7 +41,10 @@ def load_deepfashion(root) -> LabelledImages:
     attribute name, not by the ``attribute_type`` number. Label columns: ``category``,
     ``category_type`` (upper, lower, full), ``texture``, ``fabric``, ``fit``, ``sleeve``,
     ``length``, ``neckline``, and ``attr_<name>`` (0/1) for each of the 26 attributes. Ids are the
-    paths in test.txt (``img/<item>/img_00000001.jpg``).
+    paths in test.txt (``img/<item>/img_00000001.jpg``). A category index outside 1..N (N from
+    list_category_cloth.txt; never wrapped around), a list file without its count line or header
+    or whose rows do not add up to the count, and a non-integer index or flag are refused in one
+    line naming the file and line.
     """
     root = require_root(NAME, root, LAYOUT, SOURCE)
     annotations = root / "Anno_fine" if (root / "Anno_fine").is_dir() else root
@@ -47,11 +52,12 @@ def load_deepfashion(root) -> LabelledImages:
         if not (annotations / file_name).exists():
             raise DatasetError(f"dataset '{NAME}': {annotations / file_name} not found; expected {LAYOUT} under {root} "
                                f"(download: {SOURCE})")
-    categories = _name_list(annotations / "list_category_cloth.txt")
-    attributes = [name for name, _ in _name_list(annotations / "list_attr_cloth.txt")]
-    ids = _lines(annotations / "test.txt")
-    category_index = [int(line) for line in _lines(annotations / "test_cate.txt")]
-    attribute_rows = [[int(value) for value in line.split()] for line in _lines(annotations / "test_attr.txt")]
+    categories = _name_list(annotations / "list_category_cloth.txt", "category")
+    attributes = [name for name, _ in _name_list(annotations / "list_attr_cloth.txt", "attribute")]
+    ids = [line for _, line in _lines(annotations / "test.txt")]
+    category_index = _category_indices(annotations / "test_cate.txt", len(categories))
+    attribute_rows = [[integer(value, NAME, annotations / "test_attr.txt", number, "attribute flag", ATTR_FIX)
+                       for value in line.split()] for number, line in _lines(annotations / "test_attr.txt")]
     if not len(ids) == len(category_index) == len(attribute_rows):
         raise DatasetError(f"dataset '{NAME}': test.txt, test_cate.txt and test_attr.txt in {annotations} have "
                            f"{len(ids)}, {len(category_index)} and {len(attribute_rows)} lines; they must be aligned")
@@ -84,14 +90,42 @@ def _single(row, names: list[str]):
     return chosen[0] if len(chosen) == 1 else None
 
 
-def _lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the non-blank lines."""
+    return [(number, line.strip()) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
 
 
-def _name_list(path: Path) -> list[tuple[str, str]]:
-    """Rows of a ``<count>``, ``<header>``, ``<name> <type>`` list file as (name, type)."""
+def _category_indices(path: Path, count: int) -> list[int]:
+    """The 1-based category index of each line, each within 1..``count``."""
+    fix = f"expected one 1-based category index (1..{count}, as listed in list_category_cloth.txt) per line"
+    indices = []
+    for number, line in _lines(path):
+        index = integer(line, NAME, path, number, "category index", fix)
+        if not 1 <= index <= count:
+            raise refuse(NAME, path, f"category index {index} is outside 1..{count}", fix, number)
+        indices.append(index)
+    return indices
+
+
+def _name_list(path: Path, kind: str) -> list[tuple[str, str]]:
+    """Rows of a ``<count>``, ``<kind>_name <kind>_type`` header, ``<name> <type>`` list file as (name, type);
+    a file whose count line or header is missing, or whose rows do not add up to the count, is refused."""
+    plural = {"category": "categories"}.get(kind, f"{kind}s")
+    fix = (f"expected the count of {plural} on line 1, the header '{kind}_name  {kind}_type' on line 2, then one "
+           f"'<name> <type number>' line per {kind} (as in the official Anno_fine/)")
+    lines = _lines(path)
+    if len(lines) < 2:
+        raise refuse(NAME, path, f"has {len(lines)} non-blank line(s)", fix)
+    count = integer(lines[0][1], NAME, path, lines[0][0], "the count", fix)
+    if not lines[1][1].lower().startswith(f"{kind}_name"):
+        raise refuse(NAME, path, f"the second line {lines[1][1]!r} is not the header", fix, lines[1][0])
     rows = []
-    for line in _lines(path)[2:]:
-        name, kind = line.rsplit(maxsplit=1)
-        rows.append((name.strip(), kind))
+    for number, line in lines[2:]:
+        fields = line.rsplit(maxsplit=1)
+        if len(fields) != 2:
+            raise refuse(NAME, path, f"{line!r} lacks its type number", fix, number)
+        integer(fields[1], NAME, path, number, f"the type of {fields[0].strip()!r}", fix)
+        rows.append((fields[0].strip(), fields[1]))
+    if len(rows) != count:
+        raise refuse(NAME, path, f"line 1 announces {count} {plural} but {len(rows)} follow", fix)
     return rows

@@ -2,18 +2,22 @@
 
 The metadata are OMDb records; the label of a poster is the first value of its comma-separated
 ``Genre`` / ``Country`` field ("Action, Adventure" -> "Action"), as in the paper, which keeps
-"N/A" as a value of its own.
+"N/A" as a value of its own. The prompt vocabularies of the two notions are the label values
+found, as in the paper (``texts = [... for m in set(labels)]``): ``vocabularies["genres"]`` and
+``vocabularies["countries"]``, sorted.
 """
 from __future__ import annotations
 
 import codecs
 import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
+from indirect.errors import one_line
 
 NAME = "movie_posters"
 SOURCE = "https://www.cs.ccu.edu.tw/~wtchu/projects/MoviePoster/"
@@ -22,6 +26,8 @@ LAYOUT = ("Movie_Poster_Dataset/<year>/<imdbID>.jpg and Movie_Poster_Metadata/gr
 REQUIRED = ("imdbID", "Genre", "Country")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 METADATA_SUFFIXES = (".txt", ".json", ".csv")
+# MongoDB shell exports (the official groundtruth files) write the record id as ObjectId("..."): read it as "..."
+_OBJECT_ID = re.compile(r'\bObjectId\(\s*("(?:[^"\\]|\\.)*")\s*\)')
 
 
 def load_movie_posters(root, metadata=None) -> LabelledImages:
@@ -30,11 +36,14 @@ def load_movie_posters(root, metadata=None) -> LabelledImages:
     Metadata are read from ``metadata`` (a file or folder, relative to ``root`` or absolute) or by
     default from every .txt/.json/.csv file in ``Movie_Poster_Metadata/groundtruth/``. Each file may be (check):
     a stream of concatenated JSON objects or a JSON array, in UTF-16 (LE or BE, told by the BOM;
-    without a BOM, NUL bytes mean UTF-16-LE), UTF-8 with or without a BOM; or a CSV with at least
-    the columns imdbID, Genre, Country. Posters are found by file name anywhere under
+    without a BOM, NUL bytes mean UTF-16-LE), UTF-8 with or without a BOM, where a MongoDB shell
+    value ``ObjectId("5829ab8f...")`` (the official files' ``_id``) reads as the string inside it;
+    or a CSV with at least the columns imdbID, Genre, Country. Posters are found by file name anywhere under
     ``Movie_Poster_Dataset/`` (not only in the year folder of the metadata file); when an imdbID
     appears twice, the first record in file-name order and the first poster in path order win.
-    Ids are poster paths relative to ``root``.
+    Ids are poster paths relative to ``root``. ``vocabularies`` holds the sorted ``genres`` and
+    ``countries`` of the posters loaded (the prompt vocabularies ``dataset:genres`` /
+    ``dataset:countries``).
     """
     root = require_root(NAME, root, LAYOUT, SOURCE)
     posters_dir = root / "Movie_Poster_Dataset"
@@ -62,8 +71,9 @@ def load_movie_posters(root, metadata=None) -> LabelledImages:
     records.index = pd.Index(ids, name="id")
     order = sorted(range(len(ids)), key=ids.__getitem__)
     ids = [ids[i] for i in order]
+    vocabularies = {"genres": sorted(set(records["genre"])), "countries": sorted(set(records["country"]))}
     return LabelledImages(NAME, root, ids, [paths[i].resolve() for i in order], records.loc[ids],
-                          skipped=int(without_poster.sum()))
+                          vocabularies=vocabularies, skipped=int(without_poster.sum()))
 
 
 def first_value(field) -> str:
@@ -78,13 +88,17 @@ def read_metadata_file(path: Path) -> pd.DataFrame:
     text = decode(path.read_bytes())
     stripped = text.lstrip()
     if stripped.startswith("["):
-        records = json.loads(stripped)
+        records = _json_array(_OBJECT_ID.sub(r"\1", stripped), path)
     elif stripped.startswith("{"):
-        records = _json_stream(stripped, path)
+        records = _json_stream(_OBJECT_ID.sub(r"\1", stripped), path)
     elif not stripped:
         return pd.DataFrame()
     else:
-        return pd.read_csv(io.StringIO(text), dtype=str)
+        try:
+            return pd.read_csv(io.StringIO(text), dtype=str)
+        except pd.errors.ParserError as error:
+            raise DatasetError(f"dataset '{NAME}': {path} is neither JSON nor a readable CSV ({one_line(error)}); "
+                               f"expected OMDb JSON records or a CSV with columns {', '.join(REQUIRED)}") from error
     return pd.DataFrame(records)
 
 
@@ -107,10 +121,28 @@ def _json_stream(text: str, path: Path) -> list[dict]:
         try:
             record, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
-            raise DatasetError(f"dataset '{NAME}': {path} is not a stream of JSON objects ({error.msg} at character "
-                               f"{error.pos}); convert it or pass a JSON array / CSV as dataset.metadata") from error
+            raise DatasetError(f"dataset '{NAME}': {path} is not a stream of JSON objects ({_where(error)}); "
+                               f"convert it or pass a JSON array / CSV as dataset.metadata") from error
         records.append(record)
     return records
+
+
+def _json_array(text: str, path: Path) -> list[dict]:
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"dataset '{NAME}': {path} is not a valid JSON array ({_where(error)}); fix the file or "
+                           f"pass the original groundtruth folder / a CSV as dataset.metadata") from error
+    if not all(isinstance(record, dict) for record in records):
+        raise DatasetError(f"dataset '{NAME}': {path} is a JSON array of something other than objects; expected one "
+                           f"OMDb record (an object with imdbID, Genre, Country) per element")
+    return records
+
+
+def _where(error: json.JSONDecodeError) -> str:
+    """``<message> at line L column C: '<text there>'`` of a JSON error, for its one-line refusal."""
+    excerpt = error.doc[max(0, error.pos - 15): error.pos + 15].replace("\n", " ").replace("\r", " ")
+    return f"{error.msg} at line {error.lineno} column {error.colno}: {excerpt!r}"
 
 
 def _resolve(root: Path, location) -> Path:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
 from indirect.datasets.css_colors import synthetic_color_name
+from indirect.datasets.parsing import numeric_column, read_table
 
 NAME = "synthetic_cars"
 LAYOUT = "cars/<frame>.png and cars.csv (columns frame, model, color_hue/sat/val, bg_color_hue/sat/val)"
@@ -21,26 +22,33 @@ def load_synthetic_cars(root, frames: int | None = 1000) -> LabelledImages:
     """Frames 1..``frames`` (all when None) with labels ``model``, ``color``, ``background_color``.
 
     Every other ``cars.csv`` column (camera and light parameters) stays available as a label
-    column. Colours are CSS2.1 names by :func:`synthetic_color_name`. Tolerated variants (check):
-    frame files named with or without zero padding (``cars/7.png`` or ``cars/0007.png``), and
-    frames listed in the CSV without an image on disk (dropped, counted in
-    ``LabelledImages.skipped``). Ids are ``cars/<file name>``, independent of CSV order.
+    column. Colours are named by :func:`synthetic_color_name`, the paper's ``hsv_to_name`` (the 17
+    CSS2.1 names, and webcolors' exact CSS3 name where the RGB is one, e.g. ``dimgray``). A frame
+    number that is not an integer, or an empty or non-numeric HSV cell of a frame kept, is refused
+    with its line. Tolerated variants (check): frame files named with or without zero padding
+    (``cars/7.png`` or ``cars/0007.png``), and frames listed in the CSV without an image on disk
+    (dropped, counted in ``LabelledImages.skipped``). Ids are ``cars/<file name>``, independent of
+    CSV order.
     """
     root = require_root(NAME, root, LAYOUT, SOURCE)
     table_path, image_dir = root / "cars.csv", root / "cars"
     for needed in (table_path, image_dir):
         if not needed.exists():
             raise DatasetError(f"dataset '{NAME}': {needed} not found; expected {LAYOUT} under {root} (download: {SOURCE})")
-    table = pd.read_csv(table_path)
+    fix = f"every row needs an integer frame and numbers in {', '.join(REQUIRED[2:])} (expected {LAYOUT}; download: {SOURCE})"
+    table = read_table(table_path, NAME, fix)
     missing = [column for column in REQUIRED if column not in table.columns]
     if missing:
         raise DatasetError(f"dataset '{NAME}': {table_path} lacks columns {', '.join(missing)}; expected {LAYOUT}")
-    table["frame"] = table["frame"].astype(int)
+    table["frame"] = numeric_column(table, "frame", NAME, table_path, fix, integer_only=True)
     if frames is not None:
         table = table[(table["frame"] >= 1) & (table["frame"] <= int(frames))]
     images = {int(path.stem): path for path in sorted(image_dir.glob("*.png")) if path.stem.isdigit()}
     with_image = table["frame"].isin(images)
-    table = table[with_image].drop_duplicates("frame").sort_values("frame")
+    table = table[with_image].drop_duplicates("frame")
+    for column in REQUIRED[2:]:  # the colours of the frames kept must be numbers (checked before sorting: line numbers)
+        table[column] = numeric_column(table, column, NAME, table_path, fix)
+    table = table.sort_values("frame")
     table["model"] = table["model"].astype(str)
     table["color"] = [synthetic_color_name(*hsv) for hsv in table[["color_hue", "color_sat", "color_val"]].to_numpy(float)]
     table["background_color"] = [
