@@ -97,3 +97,28 @@ def test_csv_without_the_asked_label_column_names_the_csv_columns(tmp_path):
     assert "\n" not in str(error.value)
     with pytest.raises(DatasetError, match="has no label column 'label'; its label columns: material, finish"):
         run_in_process(tmp_path, *base, "notion=label")
+
+
+def test_a_folder_reached_twice_through_links_is_listed_once(tmp_path, caplog):
+    """cats/up -> .. made every image appear once per loop turn (82 ids from 2 files), each an
+    exact duplicate in the neighbour metrics; a link to a folder outside the tree still counts."""
+    root = write_image_folder(tmp_path / "img", per_class=2)
+    (root / "red" / "up").symlink_to("..")
+    outside = write_image_folder(tmp_path / "more", per_class=1)
+    (root / "extra").symlink_to(outside / "blue")
+    (root / "extra_again").symlink_to(outside / "blue")
+    with caplog.at_level(logging.WARNING):
+        data = load_folder(root)
+    assert len(data.ids) == 6 + 1 and "extra/0.png" in data.ids
+    assert not any("/up/" in i for i in data.ids) and "extra_again/0.png" not in data.ids
+    assert "2 linked folder(s)" in caplog.text
+
+
+def test_a_file_name_that_is_not_utf8_is_one_line_before_anything_is_embedded(tmp_path):
+    """The cache stores ids as UTF-8: such a name crashed the run after every image was embedded."""
+    import os
+
+    root = write_image_folder(tmp_path / "img", per_class=1)
+    os.rename(root / "red" / "0.png", os.path.join(os.fsencode(root / "red"), b"caf\xe8.png"))
+    with pytest.raises(DatasetError, match=r"1 image name\(s\) are not valid UTF-8, e.g. b'red/caf\\xe8.png'; rename"):
+        load_folder(root)

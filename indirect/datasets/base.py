@@ -52,6 +52,11 @@ class LabelledImages:
             raise DatasetError(f"{self.name}: {len(self.ids)} ids but {len(self.paths)} paths")
         if len(set(self.ids)) != len(self.ids):
             raise DatasetError(f"{self.name}: image ids are not unique")
+        undecodable = [i for i in self.ids if not _utf8(i)]
+        if undecodable:   # a file name in another encoding: the cache stores ids as UTF-8
+            raise DatasetError(f"{self.name} at {self.root}: {len(undecodable)} image name(s) are not valid UTF-8, e.g. "
+                               f"{undecodable[0].encode('utf-8', 'surrogateescape')!r}; rename them (convmv -f latin1 "
+                               "-t utf8 -r --notest <folder> converts Latin-1 names)")
         if list(self.labels.index) != list(self.ids):
             self.labels = self.labels.loc[self.ids]
 
@@ -83,3 +88,11 @@ def require_root(name: str, root, layout: str, source: str) -> Path:
             f"(download: {source}); set dataset.root=<folder>"
         )
     return path
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

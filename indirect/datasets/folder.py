@@ -43,11 +43,19 @@ def load_folder(root, csv: str | None = None, path_column: str = "path", labels:
 
 
 def image_files(root: Path) -> list[Path]:
-    """Image files below ``root`` in a stable order, skipping hidden entries and non-images."""
-    found, hidden, other = [], 0, 0
+    """Image files below ``root`` in a stable order, skipping hidden entries and non-images; a
+    folder reached twice through links (a loop such as ``up -> ..``) is listed once."""
+    found, hidden, other, seen, again = [], 0, 0, {os.path.realpath(root)}, 0
     for folder, dirs, files in os.walk(root, followlinks=True):
         hidden += sum(d.startswith(".") for d in dirs)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        kept = []
+        for name in dirs:                                # a linked folder met before (a loop: up -> ..) is left out
+            real = os.path.realpath(os.path.join(folder, name))
+            again += real in seen
+            kept += [] if real in seen else [name]
+            seen.add(real)
+        dirs[:] = kept
         for name in files:
             if name.startswith("."):
                 hidden += 1
@@ -58,6 +66,9 @@ def image_files(root: Path) -> list[Path]:
     if hidden or other:
         log.info("dataset 'folder': %d image(s) under %s; skipped %d hidden file(s)/folder(s) and %d non-image file(s)",
                  len(found), root, hidden, other)
+    if again:
+        log.warning("dataset 'folder': %d linked folder(s) under %s lead to a folder already listed; each image is "
+                    "listed once", again, root)
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
