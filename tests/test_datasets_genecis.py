@@ -149,6 +149,28 @@ def test_crops_are_written_once(genecis_root, tmp_path):
     assert crop.stat().st_mtime == 1
 
 
+def test_a_crop_is_cut_again_when_its_source_image_changes(genecis_root, tmp_path):
+    """A replaced Visual Genome photo (same name) left its old crop, and the old crop's embedding,
+    in use; crops.json records what each crop was cut from."""
+    import shutil
+
+    root = tmp_path / "genecis"
+    shutil.copytree(genecis_root, root)
+    data = load_genecis(root, "change_attribute", crops_dir=tmp_path / "crops")
+    template = json.loads((root / "genecis" / "change_attribute.json").read_text())[0]
+    source = root / "VG_100K_all" / f"{template['reference']['image_id']}.jpg"
+    crop_path = data.paths[data.ids.index(data.queries[0].reference)]
+    before = np.asarray(Image.open(crop_path)).copy()
+    with Image.open(source) as image:
+        Image.fromarray(255 - np.asarray(image.convert("RGB"))).save(source)
+    again = load_genecis(root, "change_attribute", crops_dir=tmp_path / "crops")
+    expected = official_crop(source, template["reference"]["instance_bbox"])
+    with Image.open(again.paths[again.ids.index(again.queries[0].reference)]) as written:
+        assert np.array_equal(np.asarray(written), np.asarray(expected))
+        assert not np.array_equal(np.asarray(written), before)
+    assert json.loads((tmp_path / "crops" / "crops.json").read_text())
+
+
 def one_line(error) -> str:
     message = str(error.value)
     assert "\n" not in message

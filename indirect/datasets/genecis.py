@@ -24,7 +24,8 @@ the target as the target); every gallery holds 14 items, so 15 candidates per te
 
 Crops are written once as PNG (lossless, so the pixels are those the official code feeds its
 transform) into ``crops_dir`` and then read like any image, so the embedding cache and
-DataLoader workers need nothing special; an item's id names its image and box.
+DataLoader workers need nothing special; an item's id names its image and box. A crop is cut
+again when its source changed (``crops.json`` keeps each source's path, size and times).
 """
 from __future__ import annotations
 
@@ -162,12 +163,30 @@ def _file_name(entry: dict, objects: bool) -> str:
     return f"{int(entry['val_image_id']):012d}.jpg" if objects else f"{int(entry['image_id'])}.jpg"
 
 
+def _source_identity(source: Path, box) -> list:
+    """What a crop was cut from: the source's real path, size, mtime and ctime, and the box."""
+    try:
+        st = os.stat(source)
+    except OSError:
+        return [str(source), -1, -1, -1, box]
+    return [os.path.realpath(source), st.st_size, st.st_mtime_ns, st.st_ctime_ns, box]
+
+
 def _materialise_crops(items: dict, sources: dict, crops_dir: Path) -> list[Path]:
+    """Each item's crop as ``<crops_dir>/<item>.png``, cut again when its source image (or the
+    folder it is read from, or its box) changed since: ``crops.json`` records what each crop was
+    cut from, so a replaced source never leaves its old crop (and the old crop's embedding) in use."""
     crops_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    manifest_path = crops_dir / "crops.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    paths, changed = [], False
     for item, entry in items.items():
         path = crops_dir / f"{item}.png"
-        if not path.is_file():
+        identity = _source_identity(sources[item], entry["instance_bbox"])
+        if not path.is_file() or manifest.get(item) != json.loads(json.dumps(identity)):
             try:
                 crop = crop_item(sources[item], entry["instance_bbox"])
             except OSError as error:
@@ -177,5 +196,10 @@ def _materialise_crops(items: dict, sources: dict, crops_dir: Path) -> list[Path
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
             crop.save(temporary)
             os.replace(temporary, path)
+            manifest[item], changed = identity, True
         paths.append(path)
+    if changed:
+        temporary = manifest_path.with_name(f".{manifest_path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(manifest))
+        os.replace(temporary, manifest_path)
     return paths
