@@ -59,6 +59,17 @@ def test_a_gallery_copy_of_the_target_is_the_target():
     assert result["chance_recall_at_1"] == pytest.approx(1 / 3)  # three distinct candidates
 
 
+def test_a_repeated_distractor_counts_twice_in_the_chance_level_as_in_a_random_ranking():
+    """A constant scorer (every order equally likely) must score the chance level: with a
+    distractor listed twice among 14 entries that is 1/15, not 1/14 over distinct items."""
+    gallery = tuple(f"g{j}" for j in range(13)) + ("g0",)
+    repeated = Query("r", "c", "t", gallery, "focus")
+    constant = evaluate_scorer(lambda q: np.zeros(len(q.candidates)), [repeated])
+    assert constant["chance_recall_at_1"] == pytest.approx(1 / 15)
+    for k in (1, 2, 3):
+        assert constant[f"recall_at_{k}"] == pytest.approx(constant[f"chance_recall_at_{k}"])
+
+
 def test_bad_scores_and_no_queries_are_one_line_errors():
     for scorer in (lambda q: np.zeros(2), lambda q: np.array([np.nan, 0, 0, 0])):
         with pytest.raises(MetricsError) as error:
@@ -68,6 +79,10 @@ def test_bad_scores_and_no_queries_are_one_line_errors():
         evaluate_scorer(lambda q: np.zeros(4), [])
     with pytest.raises(DatasetError, match="empty gallery"):
         check_queries([Query("r", "c", "t", (), "focus")])
+    with pytest.raises(DatasetError, match="gallery holds only copies of its target 't'"):
+        check_queries([Query("r", "c", "t", ("t", "t"), "focus")])
+    with pytest.raises(DatasetError, match="reference is its target 't'"):
+        check_queries([Query("t", "c", "t", ("a", "b"), "focus")])
     with pytest.raises(DatasetError, match="'x'"):
         check_queries([Query("r", "c", "t", ("x",), "focus")], known_ids={"r", "t"})
 
@@ -180,6 +195,26 @@ def test_notion_scorer_uses_the_condition_space_and_counts_fallbacks():
 
 
 # ---------------------------------------------------------------- notion spaces from the composed config
+
+@pytest.mark.parametrize("kind", ["demo", "genecis"])
+def test_both_kinds_of_condition_space_fit_the_run_s_projector(config, kind):
+    """GeneCIS spaces were always InDiReCT whatever projector= said (results.json named the
+    configured one): both kinds of space now build what the run asks for."""
+    from indirect.conditional.spaces import GenecisSpaces
+    from indirect.projectors import PCAProjector
+
+    built = []
+
+    def make(seed):
+        built.append(seed)
+        return PCAProjector(n_components=2, random_state=seed)
+
+    embed = lambda texts: np.random.default_rng(len(texts)).normal(size=(len(texts), 8))   # noqa: E731
+    spaces = (DemoSpaces(embed, config("dataset=shapes").dataset, n_components=4, seed=3, make_projector=make)
+              if kind == "demo" else GenecisSpaces(embed, n_components=4, seed=3, make_projector=make))
+    name = "color"
+    assert isinstance(spaces.projector(name), PCAProjector) and built == [3]
+
 
 def test_demo_spaces_read_the_prompt_sets_of_dataset_notions(config):
     """The spaces are the notions of conf/dataset/shapes.yaml, and follow an override of them."""

@@ -267,3 +267,15 @@ def test_the_script_refuses_a_wrong_root_in_one_line(tmp_path, capsys):
                         "--cache-dir", str(tmp_path / "cache")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: dataset 'genecis'") and "nowhere" in err and "\n" not in err
+
+
+def test_boxes_that_differ_beyond_six_digits_are_two_items():
+    """Ids spelled boxes with {:g} (six significant digits): 1000.25 and 1000.5 became one item,
+    the second box never cut, a distinct crop taken for a copy of the target."""
+    from indirect.datasets.genecis import _item
+
+    items = {}
+    first = _item({"image_id": 1, "instance_bbox": [1000.25, 500, 40, 30]}, False, items)
+    second = _item({"image_id": 1, "instance_bbox": [1000.5, 500, 40, 30]}, False, items)
+    assert first == "1_1000.25_500_40_30" and second == "1_1000.5_500_40_30" and len(items) == 2
+    assert _item({"image_id": 7, "instance_bbox": [10.0, 10, 30, 20]}, False, {}) == "7_10_10_30_20"

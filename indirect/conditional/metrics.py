@@ -15,7 +15,9 @@ Two rules the official code leaves to chance, made explicit here:
   target's rank is uniform on g..g+t, so a query adds P(rank < k) = clip((k - g) / (t + 1), 0, 1).
   A constant scorer thus gets exactly the chance level, never a perfect score.
 
-The chance level of a query is ``min(k, n) / n`` with ``n`` the number of distinct candidates.
+The chance level of a query is ``min(k, n) / n`` with ``n`` the target plus its distractor
+entries (a distractor listed twice counts twice, as it does in a random ranking; copies of the
+target are the target), so a constant scorer scores exactly that.
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def hit_probabilities(scores: np.ndarray, distractors: np.ndarray, ks: Sequence[
 
 
 def chance_levels(query: Query, ks: Sequence[int] = TOP_K) -> np.ndarray:
-    n = len(set(query.candidates))
+    n = int(distractor_mask(query).sum()) + 1
     return np.array([min(k, n) / n for k in ks])
 
 

@@ -36,7 +36,8 @@ class Query:
 
 def check_queries(queries: Iterable[Query], known_ids=None, source: str = "queries") -> list[Query]:
     """The queries as a list, or a one-line DatasetError naming the first bad one: an empty
-    gallery, an unknown kind, or an id missing from ``known_ids`` (when given)."""
+    gallery or one of target copies only, a reference that is its own target, an unknown kind,
+    or an id missing from ``known_ids`` (when given)."""
     queries = list(queries)
     if not queries:
         raise DatasetError(f"{source}: no queries; a conditional evaluation needs at least one")
@@ -46,6 +47,12 @@ def check_queries(queries: Iterable[Query], known_ids=None, source: str = "queri
             raise DatasetError(f"{source}: query {number} has kind {query.kind!r}; use one of {', '.join(KINDS)}")
         if not query.gallery:
             raise DatasetError(f"{source}: query {number} has an empty gallery; every query needs distractors")
+        if all(item == query.target for item in query.gallery):
+            raise DatasetError(f"{source}: query {number}'s gallery holds only copies of its target {query.target!r}; "
+                               "every query needs distractors (it would score 1.0 whatever the method)")
+        if query.reference == query.target:
+            raise DatasetError(f"{source}: query {number}'s reference is its target {query.target!r}; the image alone "
+                               "would find it: drop the query or give another target")
         if known is not None:
             missing = [i for i in (query.reference, *query.candidates) if i not in known]
             if missing:

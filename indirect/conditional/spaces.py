@@ -142,7 +142,7 @@ class GenecisSpaces(ConditionSpaces):
             templates[name], words[name] = ATTRIBUTE_TEMPLATES, _read_words(vocab_dir / f"{name}.txt")
         self.objects = _read_words(vocab_dir / "objects.txt")
         templates["objects"], words["objects"] = OBJECT_TEMPLATES, self.objects
-        super().__init__(embed_text, templates, words, n_components, seed)
+        super().__init__(embed_text, templates, words, n_components, seed, make_projector)
 
     def _object_space(self, condition: str) -> str:
         name = f"objects+{condition}"

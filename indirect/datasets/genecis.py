@@ -147,6 +147,12 @@ def _read_templates(root: Path, task: str, annotations) -> tuple[list, Path]:
     return templates, path
 
 
+def _exact(value: float) -> str:
+    """A box coordinate in an id: every digit it has (10 -> "10", 1000.25 -> "1000.25"); the
+    six significant digits of ``{:g}`` made two boxes of one photo a single item."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 def _item(entry: dict, objects: bool, items: dict) -> str:
     if objects:
         item = f"{int(entry['val_image_id']):012d}"
@@ -154,7 +160,7 @@ def _item(entry: dict, objects: bool, items: dict) -> str:
         bbox = [float(v) for v in entry["instance_bbox"]]
         if len(bbox) != 4 or bbox[2] <= 0 or bbox[3] <= 0:
             raise ValueError(f"instance_bbox {entry['instance_bbox']} is not [x, y, width > 0, height > 0]")
-        item = f"{int(entry['image_id'])}_" + "_".join(f"{v:g}" for v in bbox)
+        item = f"{int(entry['image_id'])}_" + "_".join(_exact(v) for v in bbox)
     items.setdefault(item, entry)
     return item
 
