@@ -33,12 +33,18 @@ def user_error_in(error: BaseException | None):
     return ConfigError(missing_message(error)) if isinstance(error, MissingMandatoryValue) else error
 
 
+def config_choices(groups) -> list[str]:
+    """The config group options this run composed (``vit_b32_openai``, ``indirect_faithful``): what
+    tells runs apart, where class names (OpenClipBackbone for every CLIP size) do not."""
+    choices = HydraConfig.get().runtime.choices
+    return [str(choices.get(group)) for group in groups if choices.get(group)]
+
+
 def start_tracker(cfg: DictConfig, output_dir: Path, multirun: bool):
     """The configured tracker, started with the resolved config, the run's tags and the sweep as its group."""
     tracker = hydra.utils.instantiate(cfg.logger)
     tracker.start(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), output_dir,
-                  tags=[str(cfg.dataset.name), str(cfg.notion.name), str(cfg.backbone._target_).rsplit(".", 1)[-1],
-                        str(cfg.projector._target_).rsplit(".", 1)[-1]],
+                  tags=[str(cfg.dataset.name), str(cfg.notion.name), *config_choices(("backbone", "projector"))],
                   name=output_dir.name, group=Path(HydraConfig.get().sweep.dir).name if multirun else None)
     return tracker
 
@@ -50,7 +56,7 @@ def main(cfg: DictConfig) -> None:
 
     output_dir = Path(cfg.paths.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    tracker = None
+    tracker, succeeded = None, False
     try:
         unswept = OmegaConf.select(HydraConfig.get(), "sweeper.params") if not multirun else None
         if unswept:   # experiment=sweep_* without -m: say that its sweep did not run
@@ -60,6 +66,7 @@ def main(cfg: DictConfig) -> None:
         validate(cfg)
         tracker = start_tracker(cfg, output_dir, multirun)
         run(cfg, tracker)
+        succeeded = True
     except Exception as error:
         cause = user_error_in(error)
         if not (multirun or cause):
@@ -72,7 +79,7 @@ def main(cfg: DictConfig) -> None:
             sys.exit(2)
     finally:
         if tracker is not None:
-            tracker.finish()
+            tracker.finish(exit_code=0 if succeeded else 1)    # a failed run shows as failed in W&B
 
 
 def refuse_unknown_choices(arguments: list[str]) -> None:

@@ -47,7 +47,7 @@ class NoTracker:
     def log_images(self, images: dict[str, Path]) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int = 0) -> None:
         pass
 
 
@@ -101,7 +101,8 @@ class WandbTracker(NoTracker):
             self.run.log({key: wandb.Image(str(path)) for key, path in images.items()})
 
     @_guarded
-    def finish(self):
+    def finish(self, exit_code: int = 0):
+        """Close the run; a non-zero ``exit_code`` marks it failed in W&B (not an empty success)."""
         if self.run is not None:
-            self.run.finish()
+            self.run.finish(exit_code=exit_code)
             self.run = None

@@ -31,7 +31,13 @@ def by_notion_and_protocol(multirun_dir: Path) -> dict[str, dict[str, dict]]:
         raise SweepError(f"{multirun_dir}: {'; '.join(problems)}; rerun make protocols")
     table: dict[str, dict[str, dict]] = {}
     for job in jobs:
-        table.setdefault(job.results["notion"], {})[job.results.get("protocol", "unspecified")] = job.results
+        notion, protocol = job.results["notion"], job.results.get("protocol", "unspecified")
+        if protocol in table.get(notion, {}):   # another swept key (k, seed, ...): one cell cannot hold both
+            other = " ".join(o for o in job.overrides if not o.startswith(("notion=", "protocol=")))
+            raise SweepError(f"{multirun_dir}: notion {notion} has more than one protocol={protocol} job (job {job.name}: "
+                             f"{other or 'same overrides'}); this table compares the two protocols of one setting: "
+                             "sweep only notion and protocol, or use scripts/report.py")
+        table.setdefault(notion, {})[protocol] = job.results
     for notion, runs in table.items():
         missing = [p for p in PROTOCOLS if p not in runs]
         if missing:

@@ -28,13 +28,14 @@ def main(cfg: DictConfig) -> None:
     from train_eval import user_error_in
 
     output_dir = Path(HydraConfig.get().runtime.output_dir)
-    tracker = None
+    tracker, succeeded = None, False
     try:
         tracker = hydra.utils.instantiate(cfg.logger)
         tracker.start(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), output_dir,
                       tags=["search", str(cfg.dataset.name), str(cfg.backbone._target_).rsplit(".", 1)[-1]],
                       name=output_dir.name)
         search(cfg, output_dir, tracker)
+        succeeded = True
     except Exception as error:
         cause = user_error_in(error)
         if cause is None:
@@ -43,7 +44,7 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
     finally:
         if tracker is not None:
-            tracker.finish()
+            tracker.finish(exit_code=0 if succeeded else 1)
 
 
 if __name__ == "__main__":

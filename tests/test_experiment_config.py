@@ -42,6 +42,8 @@ def test_two_configurations_of_one_projector_report_in_two_rows(tmp_path):
     assert list(results["methods"]) == ["indirect", "clip", "indirect_faithful"]
     fast, faithful = (results["methods"][m]["precision_at_1"]["runs"] for m in ("indirect", "indirect_faithful"))
     assert len(fast) == len(faithful) == 2 and fast != faithful
+    small, _, _ = recorded_run(tmp_path / "k8", *TINY, "projector.n_components=4", "compare_with=[]")
+    assert small["n_components"] == 4         # the k the projector used (was the top-level n_components, 8)
     other = compose_config(tmp_path, "projector=lae", "compare_with=[lae]", "methods.lae.n_components=4")
     specs = select_methods(other)
     assert [spec.name(spec.build(0)) for spec in specs] == ["lae", "clip", "methods.lae"]

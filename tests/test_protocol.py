@@ -151,3 +151,14 @@ def test_protocols_table_refuses_a_sweep_without_both_protocols(tmp_path, capsys
     assert "notion color has no protocol=paper job" in capsys.readouterr().err
     assert not (tmp_path / "sweep" / "protocols.md").exists()
 
+
+
+def test_protocols_table_refuses_two_jobs_in_one_cell(tmp_path, capsys):
+    """protocol=improved,paper n_components=8,16: the k=8 jobs were dropped without a word."""
+    main = protocols_table().main
+
+    write_sweep(tmp_path / "sweep", [fake_results("color", "improved", 0.95), fake_results("color", "paper", None),
+                                     fake_results("color", "improved", 0.90), fake_results("color", "paper", None)])
+    assert main([str(tmp_path / "sweep")]) == 2
+    assert "notion color has more than one protocol=improved job (job 2" in capsys.readouterr().err
+    assert not (tmp_path / "sweep" / "protocols.md").exists()

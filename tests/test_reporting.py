@@ -257,6 +257,19 @@ def test_a_figure_stored_as_null_is_an_empty_cell_in_the_csv_and_a_gap_in_the_ch
     assert rows["indirect"]["P@1 mean"] == "" and rows["indirect"]["NMI mean"] == "50.0000"
     assert rows["clip"]["P@1 mean"] == "25.0000"
     assert bar_chart(build_table([run_job(results)]), tmp_path / "bars.png").read_bytes()[:8] == PNG_MAGIC
+    in_memory = fake_results(3, methods=("indirect", "clip"))      # as write_results gets it: NaN, not null
+    in_memory["methods"]["indirect"] = summarize_runs([{"precision_at_1": float("nan"), "NMI": 0.5}] * 3)
+    rows = {row["method"]: row for row in csv.DictReader(io.StringIO(results_table(in_memory, "csv")))}
+    assert rows["indirect"]["P@1 mean"] == "" and rows["indirect"]["P@1 std"] == ""   # was 'nan'
+
+
+def test_latex_cells_print_braces_and_quotes_literally():
+    """A swept template '["a {} shape"]' typeset as 'a  shape': braces opened an empty group."""
+    from indirect.reporting.tables import latex_escape
+
+    assert latex_escape('prompts.templates=["a {} shape"]') == r"prompts.templates=[''a \{\} shape'']"
+    assert latex_escape("50% of x_1 & y#2 $3 ~ ^ \\") == (r"50\% of x\_1 \& y\#2 \$3 \textasciitilde{} "
+                                                          r"\textasciicircum{} \textbackslash{}")
 
 
 def test_report_script_writes_files_and_signals_missing_runs(tmp_path, capsys):

@@ -26,6 +26,22 @@ def test_wandb_offline_run_holds_the_results_table_and_the_saliency_image(tmp_pa
     assert len(glob.glob(f"{runs[0]}/files/media/images/saliency_*.png")) == 1
 
 
+def test_a_failed_run_is_failed_in_wandb_and_runs_are_tagged_by_their_config_choices(tmp_path):
+    """A run refused after the tracker started was closed as an empty success (exit code 0); tags
+    named classes (OpenClipBackbone for every CLIP size)."""
+    from wandb_records import exit_codes, tags
+
+    common = ("dataset.n_images=30", "embed.num_workers=0", "logger=wandb", "repetitions=1", "compare_with=[clip]",
+              "analysis=none", "backbone=tiny")
+    proc = run_train_eval(tmp_path, *common, "n_components=64", check=False)     # k > the tiny backbone's 32
+    assert proc.returncode == 2 and exit_codes(tmp_path / "run") == [1]
+    assert tags(tmp_path / "run") == ["shapes", "color", "tiny", "indirect"]
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    run_train_eval(ok, *common, "n_components=8", "projector=indirect_faithful", "projector.max_iter=20")
+    assert exit_codes(ok / "run") == [0] and tags(ok / "run")[2:] == ["tiny", "indirect_faithful"]
+
+
 def test_summary_keys_name_method_metric_and_any_analysis_value():
     logged = []
     tracker = WandbTracker()

@@ -167,6 +167,7 @@ def build_conditional_results(cfg, backbone, labelled, embedded, runs, counts, n
         "chance": {kind: {m: runs[f"chance+{kind}"][0][m] for m in RECALLS} for kind in counts},
         "fallback_conditions": fallbacks,
         "projector": OmegaConf.select(cfg, "projector._target_"),
-        "n_components": int(cfg.n_components), "repetitions": int(cfg.repetitions),
+        "n_components": int(OmegaConf.select(cfg, "projector.n_components", default=cfg.n_components)),
+        "repetitions": int(cfg.repetitions),
         "skipped_images": len(embedded.skipped_ids),
     }

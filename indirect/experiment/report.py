@@ -23,7 +23,8 @@ def build_results(cfg: DictConfig, backbone, inputs: Inputs, embeddings: Embeddi
         "n_images": len(embeddings.ids), "n_prompts": len(inputs.prompts),
         "methods": {name: summarize_runs(runs) for name, runs in scores.runs.items()},
         "projector": OmegaConf.select(cfg, "projector._target_"),
-        "n_components": int(cfg.n_components), "repetitions": int(cfg.repetitions),
+        "n_components": int(OmegaConf.select(cfg, "projector.n_components", default=cfg.n_components)),
+        "repetitions": int(cfg.repetitions),
         "upper_bound_methods": upper_bounds, "skipped_images": embeddings.skipped_images,
         "protocol": str(OmegaConf.select(cfg, "protocol.name", default="improved")),
     }

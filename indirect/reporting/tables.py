@@ -176,8 +176,9 @@ def _markdown(table: Table) -> str:
 
 
 def _percent(value):
-    """x100, or None for a figure stored as null (NaN in results.json: not computable)."""
-    return None if value is None else 100 * value
+    """x100, or None for a figure that is not a number (null in results.json, NaN in memory):
+    an empty cell in results.csv, as in a table re-read from results.json."""
+    return None if value is None or value != value else 100 * value
 
 
 def csv_rows(table: Table) -> tuple[list[str], list[list]]:
@@ -218,10 +219,13 @@ def _csv(table: Table) -> str:
     return out.getvalue()
 
 
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", '"': "''"}
+
+
 def latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("$", r"\$")):
-        text = text.replace(char, escaped)
-    return text
+    """``text`` as LaTeX prints it literally (a template's ``{}`` included), one character at a time."""
+    return "".join(LATEX_SPECIAL.get(char, char) for char in text)
 
 
 def _latex(table: Table) -> str:
