@@ -62,7 +62,8 @@ def main(cfg: DictConfig) -> None:
         if unswept:   # experiment=sweep_* without -m: say that its sweep did not run
             log.warning("this config sweeps %s only with --multirun (-m); running one job with %s",
                         ", ".join(f"{k}={v}" for k, v in unswept.items()),
-                        ", ".join(f"{k}={OmegaConf.select(cfg, k)}" for k in unswept))
+                        ", ".join(f"{k}={HydraConfig.get().runtime.choices.get(k) or OmegaConf.select(cfg, k)}"
+                                  for k in unswept))
         validate(cfg)
         tracker = start_tracker(cfg, output_dir, multirun)
         run(cfg, tracker)

@@ -86,10 +86,11 @@ class WandbTracker(NoTracker):
 
         if self.run is None:
             return
-        for method, metrics in results["methods"].items():
-            for metric, stats in metrics.items():
-                self.run.summary[f"{method}/{metric}"] = stats["mean"]
-                self.run.summary[f"{method}/{metric}/std"] = stats["std"]
+        for prefix, methods in (("", results["methods"]), ("ignored/", (results.get("ignored") or {}).get("methods", {}))):
+            for method, metrics in methods.items():     # an ignore run's figures on the ignored notion: ignored/...
+                for metric, stats in metrics.items():
+                    self.run.summary[f"{prefix}{method}/{metric}"] = stats["mean"]
+                    self.run.summary[f"{prefix}{method}/{metric}/std"] = stats["std"]
         self.run.summary.update(numeric_values(results.get("analysis") or {}, "analysis"))
         self.run.log({"results": wandb.Table(columns=table_columns, data=table_rows)})
 

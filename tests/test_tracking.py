@@ -57,6 +57,11 @@ def test_summary_keys_name_method_metric_and_any_analysis_value():
                                    "analysis/embedding_map_points": 40}
     [table] = [entry["results"] for entry in logged]
     assert table.columns[:5] == ["method", "upper_bound", "n_runs", "P@1 mean", "P@1 std"]
+    tracker.run = SimpleNamespace(summary={}, log=logged.append)
+    tracker.log_results({**results, "ignored": {"notion": "shape", "n_prompts": 3, "methods": {
+        "indirect": {"precision_at_1": {"mean": 0.4, "std": 0.02, "runs": [0.38, 0.42]}}}}}, *run_rows(results))
+    assert tracker.run.summary["ignored/indirect/precision_at_1"] == 0.4           # the ignored notion's figures
+    assert tracker.run.summary["ignored/indirect/precision_at_1/std"] == 0.02
     assert table.data[0][:5] == ["indirect", False, 2, pytest.approx(90.0), pytest.approx(1.0)]
 
 

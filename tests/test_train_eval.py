@@ -1,5 +1,6 @@
 """train_eval end to end on a folder fixture with a tiny backbone: in process through ``run(cfg)``,
 plus the real command line (defaults from the working directory, a multirun, exit status 2)."""
+import csv
 import json
 from pathlib import Path
 
@@ -91,6 +92,14 @@ def test_ignore_notion_reports_both_notions(tmp_path):
     assert {"indirect+ignore", "indirect", "clip"} == set(results["methods"]) == set(results["ignored"]["methods"])
     ignoring = objects.projectors["indirect+ignore"]
     assert ignoring.directions_.shape[0] >= 1 and ignoring.ignore_embeddings.shape[0] == 4
+    run_dir = tmp_path / "run"       # the drop on the ignored notion is in every file, not only results.json
+    markdown = (run_dir / "results.md").read_text()
+    assert "shape" in markdown and "colour (ignored notion)" in markdown and markdown.count("| indirect+ignore |") == 2
+    rows = list(csv.DictReader(open(run_dir / "results.csv")))
+    ignored = {r["method"]: r for r in rows if r["notion"] == "colour (ignored notion)"}
+    assert set(ignored) == {"indirect+ignore", "indirect", "clip"} and len(rows) == 6
+    expected = 100 * results["ignored"]["methods"]["indirect+ignore"]["precision_at_1"]["mean"]
+    assert float(ignored["indirect+ignore"]["P@1 mean"]) == pytest.approx(expected, abs=1e-4)
 
 
 def test_multirun_over_two_jobs(tmp_path, image_folder):

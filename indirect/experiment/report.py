@@ -41,14 +41,13 @@ def build_results(cfg: DictConfig, backbone, inputs: Inputs, embeddings: Embeddi
 def write_results(results: dict, output_dir: Path, tracker=None, images: dict[str, Path] | None = None) -> None:
     """Local files first (results.json, .md, .csv), then the tracker, which may fail harmlessly."""
     from indirect.reporting import console_table, run_rows, write_run_tables
+    from indirect.reporting.tables import ignored_view
 
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.json").write_text(to_json(results, indent=2))
     write_run_tables(results, output_dir)
     print(console_table(results))
-    if "ignored" in results:
-        ignored = {**results, "notion": f"{results['ignored']['notion']} (ignored notion)",
-                   "n_prompts": results["ignored"]["n_prompts"], "methods": results["ignored"]["methods"]}
+    if (ignored := ignored_view(results)) is not None:
         print(console_table(ignored))
     if tracker is not None:
         tracker.log_results(results, *run_rows(results))

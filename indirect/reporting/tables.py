@@ -205,8 +205,8 @@ def csv_rows(table: Table) -> tuple[list[str], list[list]]:
 
 
 def run_rows(results: dict) -> tuple[list[str], list[list]]:
-    """One run's table as (columns, rows), the columns of its results.csv (for a tracker's table)."""
-    return csv_rows(build_table([run_job(results)]))
+    """One run's table as (columns, rows): its results.csv, ignored-notion rows included (for a tracker's table)."""
+    return csv_rows(build_table([run_job(r) for r in (results, ignored_view(results)) if r is not None]))
 
 
 def _csv(table: Table) -> str:
@@ -274,15 +274,29 @@ def console_table(results: dict) -> str:
     return results_table(results, "md")
 
 
+def ignored_view(results: dict) -> dict | None:
+    """An ``ignore=<notion>`` run's figures on the ignored notion as a results dict of their own
+    (notion ``<name> (ignored notion)``), or None for a run without ``ignore``."""
+    if "ignored" not in results:
+        return None
+    ignored = results["ignored"]
+    return {**results, "notion": f"{ignored['notion']} (ignored notion)", "n_prompts": ignored["n_prompts"],
+            "methods": ignored["methods"]}
+
+
 def write_run_tables(results: dict, run_dir, latex: bool = False) -> list[Path]:
-    """Write results.md and results.csv (and results.tex) into ``run_dir``; return their paths."""
+    """Write results.md and results.csv (and results.tex) into ``run_dir``; return their paths. An
+    ``ignore`` run's figures on the ignored notion (the drop that is the point of it) follow in
+    each: a second table in the Markdown and LaTeX files, rows of their own in the CSV."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    table = build_table([run_job(results)])
+    jobs = [run_job(r) for r in (results, ignored_view(results)) if r is not None]
     targets = [("results.md", "md"), ("results.csv", "csv")] + ([("results.tex", "latex")] if latex else [])
     written = []
     for name, fmt in targets:
         path = run_dir / name
-        path.write_text(render(table, fmt))
+        text = (render(build_table(jobs), fmt) if fmt == "csv"
+                else "\n".join(render(build_table([job]), fmt) for job in jobs))
+        path.write_text(text)
         written.append(path)
     return written
