@@ -263,6 +263,26 @@ def test_a_figure_stored_as_null_is_an_empty_cell_in_the_csv_and_a_gap_in_the_ch
     assert rows["indirect"]["P@1 mean"] == "" and rows["indirect"]["P@1 std"] == ""   # was 'nan'
 
 
+def test_a_sweep_mixing_retrieval_and_conditional_jobs_shows_both_kinds_of_figure(tmp_path):
+    """evaluation=default,conditional: the recall columns were left out, so every conditional row
+    read '-' (the mark of a figure that cannot be computed) and hid its numbers."""
+    root = tmp_path / "sweep"
+    for number, evaluation in enumerate(("default", "conditional")):
+        job = root / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"evaluation={evaluation}"]))
+        results = fake_results(number, methods=("indirect", "clip"))
+        if evaluation == "conditional":
+            results["methods"] = {m: summarize_runs([{"recall_at_1": r, "recall_at_2": r + 0.1}] * 2)
+                                  for m, r in (("indirect+focus", 0.859), ("clip+focus", 0.25))}
+        (job / "results.json").write_text(json.dumps(results))
+    written = write_sweep_report(root)
+    rows = list(csv.DictReader(open(written["paths"]["csv"])))
+    focus = next(r for r in rows if r["method"] == "indirect+focus")
+    assert float(focus["recall_at_1 mean"]) == pytest.approx(85.9) and float(focus["recall_at_2 mean"]) == pytest.approx(95.9)
+    assert float(next(r for r in rows if r["method"] == "indirect")["P@1 mean"]) > 0
+
+
 def test_latex_cells_print_braces_and_quotes_literally():
     """A swept template '["a {} shape"]' typeset as 'a  shape': braces opened an empty group."""
     from indirect.reporting.tables import latex_escape

@@ -21,6 +21,8 @@ def write_sweep_report(multirun_dir, out_dir=None, metrics=None) -> dict:
     reported = {m for job in jobs if job.status == "ok" for per in job.results["methods"].values() for m in per}
     if not metrics and reported and not reported & set(chosen):
         chosen = None  # runs of another protocol (conditional: recall_at_k): every metric they report
+    elif not metrics:  # a sweep mixing retrieval and conditional jobs: the recalls get columns too
+        chosen += sorted(m for m in reported if m.startswith("recall_at_"))
     table = build_table(jobs, chosen, heading=f"Sweep report: {multirun_dir}")
     out_dir = Path(out_dir) if out_dir is not None else multirun_dir
     out_dir.mkdir(parents=True, exist_ok=True)
