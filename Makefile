@@ -28,15 +28,24 @@ test: install  ## the test suite (slow tests excluded)
 test-all: install  ## the test suite including slow tests
 	$(PY) -m pytest -q -m ''
 
-demo-sweep: install  ## the four demo notions x every baseline (5 seeds) as one multirun, then the sweep report (ARGS=hydra/launcher=parallel: jobs in parallel)
-	$(PY) train_eval.py --multirun experiment=demo_paper hydra.sweep.dir=outputs/multiruns/demo $(ARGS)
-	$(PY) scripts/report.py outputs/multiruns/demo
+# The sweep folder of a target that reports on it is a variable (SWEEP_DIR=...), never hydra.sweep.dir in
+# ARGS: the report would read the old folder and exit 0.
+no-sweep-dir-in-args = @if [[ "$(ARGS)" == *hydra.sweep.dir* ]]; then \
+	echo "error: set SWEEP_DIR=<folder> instead of hydra.sweep.dir in ARGS (the report step reads SWEEP_DIR)" >&2; exit 2; fi
+
+demo-sweep: SWEEP_DIR ?= outputs/multiruns/demo
+demo-sweep: install  ## the four demo notions x every baseline (5 seeds) as one multirun, then the sweep report (SWEEP_DIR=outputs/multiruns/demo; ARGS=hydra/launcher=parallel: jobs in parallel)
+	$(no-sweep-dir-in-args)
+	$(PY) train_eval.py --multirun experiment=demo_paper hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
+	$(PY) scripts/report.py $(SWEEP_DIR)
 
 PROTOCOL_REPS ?= 5
-protocols: install  ## the demo notions x every method under protocol=improved and protocol=paper: one side-by-side table (PROTOCOL_REPS=5)
+protocols: SWEEP_DIR ?= outputs/multiruns/protocols
+protocols: install  ## the demo notions x every method under protocol=improved and protocol=paper: one side-by-side table (PROTOCOL_REPS=5, SWEEP_DIR)
+	$(no-sweep-dir-in-args)
 	$(PY) train_eval.py --multirun experiment=demo_paper protocol=improved,paper repetitions=$(PROTOCOL_REPS) \
-		logger=none hydra.sweep.dir=outputs/multiruns/protocols $(ARGS)
-	$(PY) scripts/protocols_table.py outputs/multiruns/protocols
+		logger=none hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
+	$(PY) scripts/protocols_table.py $(SWEEP_DIR)
 
 report: install  ## sweep report of a multirun directory: make report DIR=outputs/multiruns/<sweep>
 	$(PY) scripts/report.py $(DIR)
@@ -44,6 +53,7 @@ report: install  ## sweep report of a multirun directory: make report DIR=output
 bench: install  ## the benchmarks (projectors, evaluation, embedding)
 	$(PY) scripts/bench_projectors.py
 	$(PY) scripts/bench_eval.py
+	$(PY) scripts/bench_embed.py
 
 sweep-dims: install  ## every method vs k (2..256: demo D = 384) on the demo world (ARGS=protocol=paper; plot in the multirun folder)
 	$(PY) train_eval.py -m experiment=sweep_dims n_components=2,4,8,16,32,64,128,256 $(ARGS)
@@ -69,10 +79,13 @@ embed-shards: install  ## embed DATASET as SHARDS jobs (LAUNCHER=parallel|slurm|
 		embed.num_shards=$(SHARDS) 'embed.shard=range($(SHARDS))' $(LAUNCH_ARGS) $(ARGS)
 	$(PY) scripts/merge_shards.py dataset=$(DATASET) notion=$(NOTION) backbone=$(BACKBONE) embed.num_shards=$(SHARDS) $(ARGS)
 
-paper: install  ## the paper's 13 notions on its 5 datasets (InDiReCT + every baseline, k=128, 5 repetitions; datasets under data/)
-	for d in synthetic_cars cars196 cub200 deepfashion movie_posters; do \
-	  $(PY) train_eval.py --multirun experiment=paper_$$d hydra.sweep.dir=outputs/multiruns/paper_$$d $(ARGS) || exit 1; \
-	  $(PY) scripts/report.py outputs/multiruns/paper_$$d || exit 1; done
+PAPER_DATASETS ?= synthetic_cars cars196 cub200 deepfashion movie_posters
+paper: install  ## the paper's 13 notions on its 5 datasets (InDiReCT + every baseline, k=128, 5 repetitions; datasets under data/; PAPER_DATASETS=...)
+	$(no-sweep-dir-in-args)
+	@failed=""; for d in $(PAPER_DATASETS); do \
+	  $(PY) train_eval.py --multirun experiment=paper_$$d hydra.sweep.dir=outputs/multiruns/paper_$$d $(ARGS) \
+	    && $(PY) scripts/report.py outputs/multiruns/paper_$$d || failed="$$failed $$d"; done; \
+	if [ -n "$$failed" ]; then echo "error: paper sweeps with failed jobs or no data:$$failed (the others ran)" >&2; exit 1; fi
 
 DEVICE_PY ?= python3
 device-check:  ## on a GPU machine (no install; DEVICE_PY=python3): device vs CPU answers, then the benchmarks on cuda (logs in OUT)

@@ -162,3 +162,13 @@ def test_protocols_table_refuses_two_jobs_in_one_cell(tmp_path, capsys):
     assert main([str(tmp_path / "sweep")]) == 2
     assert "notion color has more than one protocol=improved job (job 2" in capsys.readouterr().err
     assert not (tmp_path / "sweep" / "protocols.md").exists()
+
+
+@pytest.mark.parametrize("backbone", ["vit_b32_openai", "open_clip", "openai_clip"])
+def test_the_paper_protocol_embeds_in_fp32(tmp_path, backbone):
+    """protocol.md: the original embeds in fp32; precision=auto would autocast to fp16 on a GPU."""
+    from conftest import compose_config
+
+    assert compose_config(tmp_path, f"backbone={backbone}", "protocol=paper").backbone.precision == "fp32"
+    assert compose_config(tmp_path, f"backbone={backbone}").backbone.precision == "auto"
+    assert compose_config(tmp_path, "experiment=paper_cub200").backbone.precision == "fp32"
