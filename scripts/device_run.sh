@@ -15,6 +15,11 @@ OUT="${1:-outputs/device}"
 mkdir -p "$OUT"
 PY="${DEVICE_PY:-python3}"
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
+if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)" 2>/dev/null; then
+  echo "error: $PY has no torch with a CUDA device here; run this on a GPU machine (DEVICE_PY=<python with torch>)" \
+    | tee "$OUT/run.log" >&2
+  exit 2
+fi
 if ! "$PY" -c "import open_clip, faiss, pytorch_metric_learning" 2>/dev/null; then
   if [ -d .whl ]; then
     "$PY" -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl 2>&1 | tail -3
