@@ -228,3 +228,20 @@ def test_cfg_job_shows_every_compared_method(tmp_path):
     text = OmegaConf.to_yaml(cfg)
     assert "_target_: indirect.projectors.PCAProjector" in text and cfg.methods.pca.n_components == 4
     assert cfg.methods.random.n_components == cfg.n_components  # the others follow k
+
+
+def test_the_slurm_launcher_without_slurm_is_one_line(monkeypatch, tmp_path):
+    """submitit printed a 28-line traceback ('Could not detect "srun"') and exited 1."""
+    import shutil
+
+    from indirect.experiment.overrides import check_launcher
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="hydra/launcher=slurm: this machine has no SLURM .*hydra/launcher=slurm_local"):
+        check_launcher(["-m", "hydra/launcher=slurm", "embed.num_shards=2"])
+    check_launcher(["-m", "hydra/launcher=slurm_local"])
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    check_launcher(["-m", "hydra/launcher=slurm"])
+    proc = run_train_eval(tmp_path, "hydra/launcher=slurm", "embed.num_shards=2", "embed.shard=range(2)",
+                          multirun=True, check=False)
+    assert_one_line_error(proc, "hydra/launcher=slurm: this machine has no SLURM")

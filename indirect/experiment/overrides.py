@@ -87,10 +87,22 @@ def _check_key(key: str, config: DictConfig) -> None:
                       f"to add one, write +{key}=<value>")
 
 
+def check_launcher(arguments: list[str]) -> None:
+    """``hydra/launcher=slurm`` where SLURM is not installed: submitit's traceback ('Could not detect
+    "srun"') becomes one line with the two launchers that work here."""
+    import shutil
+
+    launchers = [a.split("=", 1)[1] for a in arguments if a.split("=", 1)[0].lstrip("+~") == "hydra/launcher" and "=" in a]
+    if "slurm" in launchers and not (shutil.which("srun") and shutil.which("sbatch")):
+        raise ConfigError("hydra/launcher=slurm: this machine has no SLURM (srun/sbatch not found); run it on the "
+                          "cluster's login node, or use hydra/launcher=slurm_local (the same jobs, here) or parallel")
+
+
 def refuse_unknown(arguments: list[str], conf_dir: Path, config_name: str = "train_eval") -> None:
     """For a script's ``__main__``: an unknown group option (``notion=nope``) or key
     (``projector.foo=1``) as one ``error:`` line and exit status 2, before Hydra composes."""
     try:
+        check_launcher(arguments)
         check_overrides(arguments, conf_dir, config_name)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
