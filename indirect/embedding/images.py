@@ -144,8 +144,7 @@ class ImageDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
-        size, mtime, ctime = stat_stamp(self.paths[index])
-        stamp = Stamp(size, mtime, "", False, ctime)     # a file that cannot be read: what stat says of it
+        stamp = None
         try:
             data, stamp = read_stamped(self.paths[index])
             with Image.open(_Bytes(data, self.paths[index])) as image:      # reads the header only
@@ -153,6 +152,9 @@ class ImageDataset(Dataset):
                     return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), "", tuple(stamp)
                 return index, self.preprocess(to_rgb(image, self.draft_size)), "", tuple(stamp)
         except Exception as error:  # PIL raises many types for corrupt or truncated files
+            if stamp is None:   # the file could not be read: what stat says of it (stat only here, off the hot path)
+                size, mtime, ctime = stat_stamp(self.paths[index])
+                stamp = Stamp(size, mtime, "", False, ctime)
             if self._blank is None:
                 self._blank = self.preprocess(Image.new("RGB", (32, 32)))
             message = one_line(error)
