@@ -21,7 +21,12 @@ class Ignore(Projector):
     them or, when that is None, as many as explain ``variance`` of their centred variance.
     ``base`` (any projector, or None for no focus) is then fitted on normalize(P X) with
     P = I - V V^T. transform: ``base.transform(normalize(P normalize(x)))``, or just
-    ``normalize(P normalize(x))``. Learned: ``directions_`` (m x D), ``base_`` (the fitted base or None).
+    ``normalize(P normalize(x))``. A base that reads raw features (the paper's numerics:
+    ``normalize_input=False``, or CLIP with ``normalize_output=False``) gets ``P x`` unnormalised
+    and the output is normalised only if the base's is, so a "+ignore" row differs from its base's
+    row by the projection alone (P is linear; normalising first would also switch the paper
+    protocol's raw-feature numerics to unit vectors, a gain that is not the ignoring's).
+    Learned: ``directions_`` (m x D), ``base_`` (the fitted base or None).
     """
 
     _state_attrs = ("directions_",)
@@ -45,6 +50,17 @@ class Ignore(Projector):
     @property
     def depends_on_seed(self) -> bool:
         return bool(self.base is not None and self.base.depends_on_seed)
+
+    @property
+    def normalize_output(self) -> bool:
+        return bool(getattr(self.base, "normalize_output", True)) if self.base is not None else True
+
+    @property
+    def reads_raw(self) -> bool:
+        """Whether the base reads unnormalised features (then P is applied to them as they are)."""
+        if self.base is None:
+            return False
+        return getattr(self.base, "normalize_input", getattr(self.base, "normalize_output", True)) is False
 
     @property
     def n_components(self):
@@ -79,9 +95,10 @@ class Ignore(Projector):
         return int((share < self.variance - 1e-12).sum()) + 1
 
     def _clean(self, X: torch.Tensor) -> torch.Tensor:
-        x = l2_normalize(X)
+        x = X if self.reads_raw else l2_normalize(X)
         V = self.directions_.to(x.device)
-        return l2_normalize(x - (x @ V.T) @ V)
+        cleaned = x - (x @ V.T) @ V
+        return cleaned if self.reads_raw else l2_normalize(cleaned)
 
     def _transform(self, X: torch.Tensor) -> torch.Tensor:
         cleaned = self._clean(X)
