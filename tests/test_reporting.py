@@ -107,6 +107,21 @@ def test_markdown_table_puts_clip_and_indirect_side_by_side():
     assert "† upper bound" in table
 
 
+def test_a_method_run_once_shows_its_value_without_a_spread():
+    """clip does not depend on the seed and is fitted once: '± 0.00' would read as a spread over seeds
+    (its NMI does vary with the k-means seed), so md/LaTeX show the value alone and the CSV no std."""
+    results = fake_results(3)
+    results["methods"]["clip"] = summarize_runs([{k: 0.5 for k in METRICS}])
+    md = results_table(results, "md")
+    assert "| clip | 50.00 | 50.00 | 50.00 | 50.00 |" in md
+    assert "a value without ± is a single run" in md
+    row = next(r for r in csv.DictReader(io.StringIO(results_table(results, "csv"))) if r["method"] == "clip")
+    assert row["n_runs"] == "1" and float(row["P@1 mean"]) == 50.0 and row["P@1 std"] == ""
+    assert r"clip & 50.00 & 50.00" in results_table(results, "latex")
+    results["methods"] = {"clip": results["methods"]["clip"]}
+    assert "Values ×100, one run each." in results_table(results, "md")
+
+
 def test_csv_and_latex_tables():
     results = fake_results(1, methods=("indirect+ignore", "clip", "oracle"))
     reader = list(csv.DictReader(io.StringIO(results_table(results, "csv"))))

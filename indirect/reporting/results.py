@@ -132,10 +132,19 @@ def load_results(path) -> dict:
 
 
 def format_mean_std(summary: dict | None, scale: float = 100.0, digits: int = 2, pm: str = "±") -> str:
-    """``{"mean": .4567, "std": .0123}`` -> ``"45.67 ± 1.23"``; missing or NaN -> ``"–"``."""
+    """``{"mean": .4567, "std": .0123}`` -> ``"45.67 ± 1.23"``; missing or NaN -> ``"–"``; one run
+    (``"runs": [x]``, e.g. a method that does not depend on the seed, fitted once) -> ``"45.67"``
+    alone: its "± 0.00" would read as a spread measured over seeds like the other rows'."""
     if summary is None or summary.get("mean") is None or math.isnan(summary["mean"]):
         return "–"
+    if single_run(summary):
+        return f"{scale * summary['mean']:.{digits}f}"
     return f"{scale * summary['mean']:.{digits}f} {pm} {scale * summary['std']:.{digits}f}"
+
+
+def single_run(summary: dict) -> bool:
+    """Whether a metric summary comes from one run (its std is no spread)."""
+    return len(summary.get("runs") or ()) == 1
 
 
 def resolve_metrics(metrics) -> list[str]:

@@ -26,6 +26,7 @@ from .results import (
     not_applicable,
     ordered_methods,
     ordered_metrics,
+    single_run,
 )
 
 FORMATS = ("md", "csv", "latex")
@@ -122,9 +123,13 @@ def protocol_line(table: Table) -> str | None:
 
 def runs_note(table: Table) -> str:
     counts = sorted({row.n_runs for row in table.rows if row.not_applicable is None})
+    if counts == [1]:
+        return "Values ×100, one run each."
     if len(counts) <= 1:
         return f"Values ×100, mean ± population std over {counts[0] if counts else 0} run(s)."
-    return f"Values ×100, mean ± population std over {counts[0]}–{counts[-1]} run(s) per method (n_runs in the CSV)."
+    return (f"Values ×100, mean ± population std over {counts[0]}–{counts[-1]} run(s) per method (n_runs in the CSV)"
+            + ("; a value without ± is a single run (a method that does not depend on the seed)." if counts[0] == 1
+               else "."))
 
 
 def not_applicable_notes(table: Table) -> list[str]:
@@ -193,7 +198,8 @@ def csv_rows(table: Table) -> tuple[list[str], list[list]]:
         values = []
         for m in table.metrics:
             summary = None if row.not_applicable is not None else row.metrics[m]
-            values += [None, None] if summary is None else [_percent(summary["mean"]), _percent(summary["std"])]
+            values += [None, None] if summary is None else [
+                _percent(summary["mean"]), None if single_run(summary) else _percent(summary["std"])]
         status = "ok" if row.not_applicable is None else "not applicable"
         rows.append([row.method, row.upper_bound, row.n_runs, *values, row.context["dataset"], row.context["notion"],
                      row.job.results.get("protocol", ""), row.job.results["backbone"], row.context["setting"],
