@@ -65,8 +65,9 @@ class InDiReCT(Projector):
     with a ``ConvergenceWarning`` if reached. With the defaults (lr 0.01, patience 100) it is the
     paper's numerics.
 
-    ``solver="fast"`` (default) reaches an equal or lower value of the same loss in far less time:
-    it starts from the uncentred PCA of the prompts (top-k principal directions, the solution of
+    ``solver="fast"`` (default) minimises the same loss in far less time, to a local minimum as the
+    faithful loop does (the loss is not convex: usually lower than the loop's, not always; README
+    "Method notes" gives the figures): it starts from the uncentred PCA of the prompts (top-k principal directions, the solution of
     the unnormalised problem min ||t - U^T U t||^2), lowers the angular loss by iteratively
     reweighted PCA (each step a weighted eigendecomposition, stopped when the relative
     improvement is below ``tol``; 1e-5 gives the mean angle to about five significant digits),
