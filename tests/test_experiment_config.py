@@ -166,3 +166,20 @@ def test_max_prompts_counts_prompts_not_words():
     assert len(subset) == 3 and set(subset) <= set(everything)
     assert subset == build_prompts(templates, words, max_prompts=3, seed=1)
     assert build_prompts(templates, words, max_prompts=50) == everything
+
+
+def test_a_method_with_one_component_is_refused_like_the_run(tmp_path):
+    """projector.n_components=1 (or methods.<m>.n_components=1) slipped past the top-level check and
+    printed tie-order figures (P@1 14.35) with exit 0."""
+    from types import SimpleNamespace
+
+    from indirect.experiment.runner import check_dimensions
+
+    backbone = SimpleNamespace(embed_dim=384, name="demo")
+    spec = lambda key, k: SimpleNamespace(key=key, config=OmegaConf.create({"n_components": k}))
+    check_dimensions([spec("projector", 2), spec("methods.pca", 384)], backbone)
+    with pytest.raises(ConfigError, match=r"^projector.n_components=1: unit-normalised outputs") as caught:
+        check_dimensions([spec("projector", 1)], backbone)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"methods.pca.n_components=385 exceeds the 384-d"):
+        check_dimensions([spec("methods.pca", 385)], backbone)

@@ -89,9 +89,12 @@ def run(cfg: DictConfig, tracker=None) -> tuple[dict, RunObjects | None]:
 
 
 def check_dimensions(specs, backbone) -> None:
-    """Every method's k fits the backbone's embedding size: refused before anything is embedded."""
+    """Every method's k is at least 2 and fits the backbone's embedding size: refused before anything is embedded."""
     for spec in specs:
         k = OmegaConf.select(spec.config, "n_components")
+        if k is not None and int(k) == 1:
+            raise ConfigError(f"{spec.key}.n_components=1: unit-normalised outputs of one dimension are +1 or -1, "
+                              "every distance is 0 or 2 and a ranking is tie order; set it to an integer >= 2")
         if k is not None and int(k) > backbone.embed_dim:
             raise ConfigError(f"{spec.key}.n_components={k} exceeds the {backbone.embed_dim}-d embeddings of "
                               f"{backbone.name}; set n_components<={backbone.embed_dim}")

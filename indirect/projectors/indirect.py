@@ -135,6 +135,9 @@ class InDiReCT(Projector):
     def _fit(self, X: torch.Tensor, y) -> None:
         if self.solver not in ("fast", "faithful"):
             raise ProjectorError(f"solver={self.solver!r} is not one of 'fast', 'faithful'")
+        if self.solver == "fast" and not (int(self.max_iter) >= 1 and float(self.tol) >= 0):
+            raise ProjectorError(f"max_iter={self.max_iter}, tol={self.tol}: the fast solver needs max_iter >= 1 and "
+                                 "tol >= 0 (max_iter=0 returned its PCA start as the fit)")
         mode = self._surplus_mode()
         # every step, the deduplication and the final loss included, on the threads its size is
         # worth: two threads on a 150 x 512 matrix stall each other beside a busy neighbour (50x)

@@ -44,6 +44,8 @@ class Oracle(Projector):
         self.device = device
 
     def _fit(self, X: torch.Tensor, y) -> None:
+        if not float(self.temperature) > 0:
+            raise ProjectorError(f"temperature={self.temperature} must be > 0 (1.0 is the original's plain cosine logits)")
         if y is None:
             raise ProjectorError("Oracle.fit needs the image labels: call fit(image_embeddings, labels)")
         labels = np.asarray(y)

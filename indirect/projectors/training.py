@@ -7,12 +7,15 @@ by tiny amounts from running for ever, and a run that reaches it says so with a
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Callable, Sequence
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
+
+from ..errors import ProjectorError
 
 MAX_STEPS = 100_000
 
@@ -26,6 +29,9 @@ def adam_with_patience(params: Sequence[torch.Tensor], loss_fn: Callable[[], tor
     at are kept when it is the lowest so far, and the loop stops once ``patience`` losses in a
     row were not lower than the best. Returns (best loss, number of losses computed).
     """
+    for name, value, low in (("lr", lr, 0.0), ("patience", patience, 0), ("max_iter", max_iter, 0)):
+        if not value > low:
+            raise ProjectorError(f"{name}={value} must be > {low:g}")
     params = list(params)
     optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     best_loss = float("inf")
@@ -50,6 +56,9 @@ def adam_with_patience(params: Sequence[torch.Tensor], loss_fn: Callable[[], tor
         warnings.warn(f"Adam stopped at max_iter={max_iter} steps while the loss was still improving "
                       f"(best {best_loss:.6g}, {since_best} steps ago); raise max_iter for the original's "
                       f"patience-only stop", ConvergenceWarning, stacklevel=3)
+    if not math.isfinite(best_loss):
+        raise ProjectorError(f"the loss was never finite in {step} step(s) (NaN or inf from the start): nothing was "
+                             "fitted; check the method's parameters (a temperature of 0, a learning rate, ...)")
     with torch.no_grad():
         for saved, p in zip(best, params):
             p.copy_(saved)
