@@ -280,6 +280,22 @@ def test_search_of_a_labelled_notion_shows_its_labels(world, tmp_path):
     assert NotionSpace.load(files["space"]).prompts == PROMPTS
 
 
+def test_search_over_an_ivf_index_prints_both_measured_recalls_and_gives_top_k(photos, world, tmp_path, capsys):
+    """exact_limit below the collection: each IVF index's recall@10 on images and on text-like
+    queries (3 prompts + 200 blends) printed as stored, and top_k=30 neighbours per space."""
+    files = search_in_process(tmp_path, world["base"] / "cache", *ISSUE, f"dataset.root={photos}", "top_k=30",
+                              "exact_limit=10", 'queries=[holiday/img_001.png,"a red shape"]')
+    result = json.loads(files["neighbours_json"].read_text())
+    assert all(len(q["projected"]) == len(q["raw"]) == 30 for q in result["queries"])
+    indexes = json.loads((files["space"] / "space.json").read_text())["indexes"]
+    out = capsys.readouterr().out
+    for name in ("projected", "raw"):
+        info = indexes[name]
+        assert info["kind"] == "ivf" and info["text_recall_queries"] == 203 and info["text_recall_at_10"] >= 0.95
+        assert (f"{name} index: IVF, {info['nprobe']} of {info['nlist']} cells probed; recall@10 vs exact "
+                f"{info['recall_at_10']:.3f} on 60 images, {info['text_recall_at_10']:.3f} on 203 text-like") in out
+
+
 @pytest.mark.parametrize("override, error, message", [
     ("queries=[holiday/missing.jpg]", SearchError, "query image holiday/missing.jpg not found"),
     ("queries=['']", SearchError, "empty text query"),

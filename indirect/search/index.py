@@ -4,9 +4,12 @@ Vectors are L2-normalised before they are indexed, so the L2 ranking is the cosi
 every distance reported is the cosine distance ``1 - cos`` (faiss returns squared L2 = 2 - 2 cos).
 Above ``EXACT_LIMIT`` vectors an exact scan costs tens of milliseconds per query on a CPU, so an
 inverted-file index (IVF-Flat, about sqrt(n) k-means cells) is built instead; the number of cells
-scanned per query (``nprobe``) is raised until recall@10 against the exact answer, measured on a
-sample of the collection's own vectors (each query's own row left out), reaches ``target_recall``,
-and that measured recall is stored with the index.
+scanned per query (``nprobe``) is raised until recall@10 against the exact answer reaches
+``target_recall`` on a sample of the collection's own vectors (each query's own row left out) and,
+when the prompts are given, on text-like queries: the prompts and random blends of them. Text
+queries sit away from the image clusters, so image rows alone overstate their recall (4,000 demo
+images, 8 colour prompts: 0.99 stored, 0.74 measured on 48 held-out texts); both measured recalls
+are stored with the index.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 EXACT_LIMIT = 100_000
 NPROBE_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 TRAIN_PER_CELL = 40  # k-means training points per cell (faiss warns below 39)
+TEXT_BLENDS = 200  # random convex blends of the prompts calibrated on, besides the prompts themselves
 
 
 @dataclass
@@ -32,6 +36,8 @@ class IndexInfo:
     nprobe: int | None = None
     recall_at_10: float | None = None  # measured against the exact index on ``recall_queries`` queries
     recall_queries: int | None = None
+    text_recall_at_10: float | None = None  # the same on the prompts and TEXT_BLENDS blends of them
+    text_recall_queries: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,9 +53,10 @@ def unit_rows(vectors) -> np.ndarray:
 
 
 def build_index(vectors, exact_limit: int = EXACT_LIMIT, target_recall: float = 0.95,
-                recall_queries: int = 500, seed: int = 0) -> tuple[faiss.Index, IndexInfo]:
+                recall_queries: int = 500, seed: int = 0, prompts=None) -> tuple[faiss.Index, IndexInfo]:
     """An index over the unit-normalised ``vectors``: exact up to ``exact_limit`` rows, else IVF-Flat
-    with the smallest ``nprobe`` in ``NPROBE_STEPS`` whose measured recall@10 reaches ``target_recall``."""
+    with the smallest ``nprobe`` in ``NPROBE_STEPS`` whose measured recall@10 reaches ``target_recall``
+    on image rows and, given ``prompts`` (the prompts' vectors in this space), on :func:`text_like`."""
     data = unit_rows(vectors)
     n, dim = data.shape
     if n <= exact_limit:
@@ -64,14 +71,29 @@ def build_index(vectors, exact_limit: int = EXACT_LIMIT, target_recall: float = 
     index.add(data)
     rows = rng.choice(n, size=min(recall_queries, n), replace=False)
     truth = _without_self(exact_neighbours(data, data[rows], 11), rows)
-    recall = 0.0
+    texts = text_like(prompts, rng) if prompts is not None and len(prompts) else None
+    text_truth = exact_neighbours(data, texts, 10) if texts is not None else None
+    recall = text_recall = 0.0
     for nprobe in [step for step in NPROBE_STEPS if step < nlist] + [nlist]:  # nlist cells: every vector scanned
         index.nprobe = nprobe
         recall = recall_at(_without_self(index.search(data[rows], 11)[1], rows), truth)
-        if recall >= target_recall:
+        text_recall = recall_at(index.search(texts, 10)[1], text_truth) if texts is not None else 1.0
+        if recall >= target_recall and text_recall >= target_recall:
             break
+    texts_info = {} if texts is None else {"text_recall_at_10": round(float(text_recall), 4),
+                                           "text_recall_queries": len(texts)}
     return index, IndexInfo("ivf", n, dim, nlist=nlist, nprobe=int(index.nprobe),
-                            recall_at_10=round(float(recall), 4), recall_queries=len(rows))
+                            recall_at_10=round(float(recall), 4), recall_queries=len(rows), **texts_info)
+
+
+def text_like(prompts, rng: np.random.Generator, blends: int = TEXT_BLENDS) -> np.ndarray:
+    """Unit queries where text queries fall: the prompts and ``blends`` random convex blends of them
+    (Dirichlet weights). A held-out text ("a grey circle") is such a blend in the prompts' space;
+    on 4,000 demo images the blends' recall curve over nprobe follows that of 48 held-out texts
+    within 0.02 at the chosen nprobe, the 8 prompts alone reach 1.0 where held-out texts reach 0.93."""
+    prompts = unit_rows(prompts)
+    weights = rng.dirichlet(np.ones(len(prompts)), blends).astype(np.float32)
+    return np.vstack([prompts, unit_rows(weights @ prompts)])
 
 
 def _without_self(found: np.ndarray, rows: np.ndarray, k: int = 10) -> np.ndarray:
@@ -91,15 +113,25 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def search_index(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cosine distances) of the ``k`` nearest unit vectors to one ``query``; -1 rows dropped.
+    """(rows, cosine distances) of the ``k`` nearest unit vectors to one ``query``.
+
+    When the IVF cells probed hold fewer than ``k`` vectors (faiss pads with row -1), ``nprobe``
+    is doubled for this query until ``k`` are found or every cell is scanned: a search asked for
+    30 neighbours at nprobe 1 of 4 cells returned 15. Only -1 rows left then (``k`` above the
+    collection's size) are dropped.
 
     One query runs on one thread: faiss's OpenMP team costs more than it saves on a single
     vector, and on a busy machine (tens of ms on a loaded 2-core box, measured by
     scripts/bench_search.py) far more."""
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
+    query = unit_rows(query)
     try:
-        squared, rows = index.search(unit_rows(query), k)
+        squared, rows = index.search(query, k)
+        nprobe = getattr(index, "nprobe", None)
+        while nprobe is not None and (rows[0] < 0).any() and nprobe < index.nlist:
+            nprobe = min(2 * nprobe, index.nlist)
+            squared, rows = index.search(query, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
     finally:
         faiss.omp_set_num_threads(threads)
     keep = rows[0] >= 0

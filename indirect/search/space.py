@@ -3,7 +3,10 @@ indexes, and what built them; searchable by image, text or vector, and saved as 
 
 The raw backbone space is kept next to the projected one because what the language guidance
 changed is only visible side by side. Queries given as an id (or the path of an image of the
-collection) reuse the stored embedding and leave the image itself out of its neighbours.
+collection, however spelled) reuse the stored embedding and leave the image itself out of its
+neighbours. A space is a snapshot of the collection: each image's (size, mtime_ns) is kept, and a
+query naming a file changed since is embedded afresh from the file (its neighbours stay the
+snapshot's).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from PIL import Image
 from indirect.datasets.base import LabelledImages
 from indirect.datasets.folder import IMAGE_SUFFIXES, load_folder
 from indirect.errors import BackboneError, ProjectorError, PromptError, SearchError
-from indirect.embedding.images import to_rgb
+from indirect.embedding.images import stat_stamp, to_rgb
 from indirect.prompts.builder import require_two_prompts
 from indirect.search.index import EXACT_LIMIT, IndexInfo, build_index, load_index, save_index, search_index
 
@@ -41,20 +44,26 @@ class NotionSpace:
 
     def __init__(self, projector, ids: list[str], raw: np.ndarray, *, prompts: list[str], root=None,
                  labels: pd.DataFrame | None = None, backbone=None, backbone_info: dict | None = None,
-                 projected: np.ndarray | None = None, indexes: dict | None = None, exact_limit: int = EXACT_LIMIT):
+                 projected: np.ndarray | None = None, indexes: dict | None = None, exact_limit: int = EXACT_LIMIT,
+                 prompt_embeddings=None, stamps: np.ndarray | None = None):
         self.projector = projector
         self.ids = list(ids)
         self.raw = np.ascontiguousarray(raw, dtype=np.float32)
         self.projected = np.ascontiguousarray(projector.transform(self.raw) if projected is None else projected,
                                               dtype=np.float32)
         self.prompts = list(prompts)
-        self.root = Path(root) if root is not None else None
+        self.root = Path(root).expanduser().resolve() if root is not None else None
         self.labels = labels if labels is not None and len(labels.columns) else None
         self._backbone = backbone
         self.backbone_info = backbone_info or _backbone_info(backbone, None)
         self._row = {image_id: row for row, image_id in enumerate(self.ids)}
+        self._by_real_path = None  # {real path: id}, built on the first path query spelled otherwise
+        # (size, mtime_ns) of each image's file as embedded (stat'ed now unless given); (-1, -1): no file, or unknown
+        self.stamps = file_stamps([self.path_of(i) for i in self.ids]) if stamps is None else np.asarray(stamps, np.int64)
         if indexes is None:
-            indexes = {name: build_index(vectors, exact_limit) for name, vectors in
+            texts = {"raw": prompt_embeddings, "projected": None if prompt_embeddings is None
+                     else projector.transform(np.asarray(prompt_embeddings, np.float32))}
+            indexes = {name: build_index(vectors, exact_limit, prompts=texts[name]) for name, vectors in
                        (("projected", self.projected), ("raw", self.raw))}
         self.indexes = indexes
 
@@ -97,7 +106,8 @@ class NotionSpace:
                                      "space is fitted on prompts alone: use projector=indirect (or pca, clip, random)")
             projector.fit(np.asarray(prompt_embeddings, np.float32))
         return cls(projector, ids, image_embeddings, prompts=list(prompts), root=root, labels=labels,
-                   backbone=backbone, backbone_info=_backbone_info(backbone, backbone_config), exact_limit=exact_limit)
+                   backbone=backbone, backbone_info=_backbone_info(backbone, backbone_config), exact_limit=exact_limit,
+                   prompt_embeddings=prompt_embeddings)
 
     # -- searching ---------------------------------------------------------------------------
     def search(self, query, k: int = 5, space: str = "projected", exclude_self: bool = True) -> tuple[list[str], np.ndarray]:
@@ -123,7 +133,11 @@ class NotionSpace:
         """The query as a vector of ``space`` and, when it is an image of the collection, its row."""
         kind, value = self._resolve(query)
         if kind == "row":
-            return (self.projected if space == "projected" else self.raw)[value], value
+            changed = self.changed_file(value)
+            if changed is None:
+                return (self.projected if space == "projected" else self.raw)[value], value
+            raw = self.embed_file(changed)
+            return (self.projector.transform(raw[None, :])[0] if space == "projected" else raw), value
         if kind == "projected":
             if space == "raw":
                 raise SearchError(f"a {value.shape[0]}-dim vector is a projected embedding; the raw space needs a "
@@ -172,8 +186,23 @@ class NotionSpace:
 
     def _image(self, path: Path):
         """The row of a collection image, else the path of an existing image file."""
-        found = locate_image(path, self.root, self._row)
+        found = locate_image(path, self.root, self._row, self._real_paths)
         return self._row[found] if isinstance(found, str) else found
+
+    def _real_paths(self) -> dict:
+        """{real path: id} of every image, for paths that name one under another spelling."""
+        if self._by_real_path is None:
+            self._by_real_path = {os.path.realpath(self.path_of(i)): i for i in self.ids}
+        return self._by_real_path
+
+    def changed_file(self, row: int) -> Path | None:
+        """The file of image ``row`` when its size or mtime differ from the space's (a missing file,
+        or one the space has no stamp for, is not: the stored embedding is then all there is)."""
+        if self.stamps[row, 0] < 0:
+            return None
+        path = self.path_of(self.ids[row])
+        now = stat_stamp(path)[:2]
+        return path if now[0] >= 0 and tuple(now) != tuple(self.stamps[row]) else None
 
     # -- embedding queries -------------------------------------------------------------------
     @property
@@ -234,13 +263,17 @@ class NotionSpace:
 
     def save(self, directory) -> Path:
         """Write the space into ``directory``: space.json, projector.pt, projected.h5 and raw.h5
-        (``/ids``, ``/vectors``), projected.faiss and raw.faiss, labels.csv when labelled."""
+        (``/ids``, ``/vectors``; raw.h5 also ``/stamps``), projected.faiss and raw.faiss, labels.csv
+        when labelled. space.json is removed first and written last, so a save cut short (into a
+        folder that held another space too) leaves a folder :meth:`load` refuses."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        (directory / FILES["info"]).unlink(missing_ok=True)  # a re-save cut short must not look complete
+        (directory / FILES["labels"]).unlink(missing_ok=True)  # nor keep the labels of the space saved before
         self.projector.save(directory / FILES["projector"], metadata={"prompts": self.prompts,
                                                                       "backbone": self.backbone_info.get("name")})
         for name, vectors in (("projected", self.projected), ("raw", self.raw)):
-            _write_vectors(directory / FILES[name], self.ids, vectors)
+            _write_vectors(directory / FILES[name], self.ids, vectors, self.stamps if name == "raw" else None)
             save_index(self.indexes[name][0], directory / f"{name}.faiss")
         if self.labels is not None:
             self.labels.to_csv(directory / FILES["labels"], index_label="id")
@@ -258,29 +291,34 @@ class NotionSpace:
         directory = Path(directory)
         info_path = directory / FILES["info"]
         if not info_path.is_file():
-            raise SearchError(f"{directory} holds no saved notion space ({FILES['info']} missing); "
+            cut = "; the files beside it are not a complete space" if (directory / FILES["projector"]).is_file() else ""
+            raise SearchError(f"{directory} holds no saved notion space ({FILES['info']} missing{cut}); "
                               "give the space/ folder of a search run or of NotionSpace.save")
         info = json.loads(info_path.read_text())
         if info.get("format_version") != FORMAT_VERSION:
             raise SearchError(f"{info_path} has format {info.get('format_version')}, not {FORMAT_VERSION}; rebuild the space")
         if backbone is not None:
             _check_same_backbone(backbone, info["backbone"])
-        ids, projected = _read_vectors(directory / FILES["projected"])
-        _, raw = _read_vectors(directory / FILES["raw"])
-        labels = None
-        if (directory / FILES["labels"]).is_file():
-            labels = pd.read_csv(directory / FILES["labels"], dtype=str, keep_default_na=False, index_col="id")
-            labels = labels.mask(labels == "")
+        ids, projected, _ = _read_vectors(directory / FILES["projected"])
+        raw_ids, raw, stamps = _read_vectors(directory / FILES["raw"])
         indexes = {name: (load_index(directory / f"{name}.faiss", info["indexes"][name]),
                           IndexInfo(**info["indexes"][name])) for name in SPACES}
+        _check_consistent(directory, info, ids, raw_ids, {"projected": projected, "raw": raw}, indexes)
+        labels = None
+        if info["collection"]["label_columns"]:  # space.json says which; a labels.csv beside it may be stale
+            labels = pd.read_csv(directory / FILES["labels"], dtype=str, keep_default_na=False, index_col="id")
+            labels = labels.mask(labels == "")
         root = info["collection"]["root"]
         return cls(load_projector(directory / FILES["projector"]), ids, raw, prompts=info["prompts"], root=root,
-                   labels=labels, backbone=backbone, backbone_info=info["backbone"], projected=projected, indexes=indexes)
+                   labels=labels, backbone=backbone, backbone_info=info["backbone"], projected=projected, indexes=indexes,
+                   stamps=stamps if stamps is not None else np.full((len(ids), 2), -1, np.int64))
 
 
-def locate_image(path, root: Path | None, ids) -> str | Path:
+def locate_image(path, root: Path | None, ids, real_paths=None) -> str | Path:
     """The id (in ``ids``) of the image ``path`` names, else the existing file it names; relative
-    paths are read from ``root``, then from the working directory. A one-line error otherwise."""
+    paths are read from ``root``, then from the working directory. ``real_paths`` (a callable
+    giving {real path: id}) finds an id spelled otherwise (an absolute CSV path queried relative
+    to the root, a symlink). A one-line error otherwise."""
     path = Path(str(path).strip())
     if path.as_posix() in ids:
         return path.as_posix()
@@ -294,9 +332,15 @@ def locate_image(path, root: Path | None, ids) -> str | Path:
                     relative = None
                 if relative in ids:
                     return relative
-            return candidate
+            found = real_paths().get(os.path.realpath(candidate)) if real_paths is not None else None
+            return found if found is not None else candidate
     where = f"{root} or the working directory" if root else "the working directory"
     raise SearchError(f"query image {path} not found (relative paths are read from {where}); check the path")
+
+
+def file_stamps(paths) -> np.ndarray:
+    """(size, mtime_ns) of each file, (-1, -1) where none: what :meth:`NotionSpace.changed_file` compares."""
+    return np.array([stat_stamp(p)[:2] for p in paths], np.int64).reshape(-1, 2)
 
 
 def collection(images) -> LabelledImages:
@@ -370,16 +414,38 @@ def _check_same_backbone(backbone, info: dict) -> None:
                             f"({info.get('name')}) in {', '.join(differing)}; pass the same backbone")
 
 
-def _write_vectors(path: Path, ids: list[str], vectors: np.ndarray) -> None:
+def _check_consistent(directory: Path, info: dict, ids: list[str], raw_ids: list[str], vectors: dict,
+                      indexes: dict) -> None:
+    """One line when the files of a saved space do not describe one collection (a save cut short
+    over another space, files copied in from elsewhere): searching it would name wrong images."""
+    collection = info["collection"]
+    if raw_ids != ids or collection["n_images"] != len(ids):
+        raise SearchError(f"{directory}: projected.h5 ({len(ids)} ids), raw.h5 ({len(raw_ids)}) and space.json "
+                          f"({collection['n_images']} images) describe different collections; rebuild the space")
+    dims = {"projected": info["n_components"], "raw": info["raw_dim"]}
+    for name in SPACES:
+        index, rows = indexes[name][0], vectors[name]
+        if rows.shape[1] != dims[name] or index.d != dims[name] or index.ntotal != len(ids):
+            raise SearchError(f"{directory}: {name}.h5 ({rows.shape[1]}-dim), {name}.faiss ({index.ntotal} x "
+                              f"{index.d}-dim) and space.json ({len(ids)} x {dims[name]}-dim) disagree; rebuild the space")
+    if collection["label_columns"] and not (directory / FILES["labels"]).is_file():
+        raise SearchError(f"{directory / FILES['labels']} missing from the saved space; rebuild it")
+
+
+def _write_vectors(path: Path, ids: list[str], vectors: np.ndarray, stamps: np.ndarray | None = None) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with h5py.File(tmp, "w") as out:
         out.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
         out.create_dataset("vectors", data=vectors.astype(np.float32))
+        if stamps is not None:
+            out.create_dataset("stamps", data=np.asarray(stamps, np.int64))
     os.replace(tmp, path)
 
 
-def _read_vectors(path: Path) -> tuple[list[str], np.ndarray]:
+def _read_vectors(path: Path) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """ids, vectors and, when saved, the (size, mtime_ns) stamps (spaces saved before had none)."""
     if not path.is_file():
         raise SearchError(f"{path} missing from the saved space; rebuild it")
     with h5py.File(path, "r") as handle:
-        return list(handle["ids"].asstr()[:]), handle["vectors"][:]
+        stamps = handle["stamps"][:] if "stamps" in handle else None
+        return list(handle["ids"].asstr()[:]), handle["vectors"][:], stamps
