@@ -55,6 +55,19 @@ def tiny_openai_checkpoint(tmp_path_factory) -> Path:
     return make_tiny_openai_state_dict(tmp_path_factory.mktemp("ckpt") / "tiny_openai.pt")
 
 
+@pytest.fixture
+def offline_hf_home(tmp_path, monkeypatch):
+    """``HF_HOME=tmp/hf HF_HUB_OFFLINE=1``; huggingface_hub reads both at import, so its constants too."""
+    import huggingface_hub.constants as hf_constants
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    return home
+
+
 def run_train_eval(tmp_path: Path, *overrides: str, multirun: bool = False, check: bool = True,
                    timeout: int = 300, paths: bool = True) -> subprocess.CompletedProcess:
     """Run train_eval.py in a subprocess in ``tmp_path``, with data, caches and outputs there

@@ -52,19 +52,6 @@ def _seeded_openai_weights(model_name: str, mlp_scale: float = 3.0) -> dict:
 
 
 @pytest.fixture
-def offline_hf_home(tmp_path, monkeypatch):
-    """``HF_HOME=tmp/hf HF_HUB_OFFLINE=1``; huggingface_hub reads both at import, so its constants too."""
-    import huggingface_hub.constants as hf_constants
-
-    home = tmp_path / "hf"
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    return home
-
-
-@pytest.fixture
 def tiny_openai_tag(tmp_path, monkeypatch):
     """A tiny model with an ``openai`` tag recorded as QuickGELU, resolved through the same hf_hub path."""
     config = tmp_path / f"{TINY}.json"
@@ -126,11 +113,41 @@ def test_openai_backbone_configs_build_quick_gelu(config):
     backbone = OmegaConf.load(ROOT / "conf" / "backbone" / f"{config}.yaml")
     spec = model_spec(backbone.model_name, backbone.pretrained)
     assert spec.quick_gelu and spec.label.endswith("-quickgelu")
+    assert model_spec(backbone.model_name, backbone.pretrained, backbone.force_quick_gelu) == spec
+    # backbone.pretrained=<local copy of the openai weights>: no tag to follow, the config says QuickGELU
+    assert model_spec(backbone.model_name, None, backbone.force_quick_gelu) == spec
     with torch.device("meta"):
         model = open_clip.create_model(spec.model_name, device="meta", **create_kwargs(spec))
     for tower in (model.visual, model.transformer):
         activations = [m for m in tower.modules() if isinstance(m, (QuickGELU, torch.nn.GELU))]
         assert activations and all(isinstance(m, QuickGELU) for m in activations)
+
+
+def test_local_open_clip_file_of_an_architecture_trained_both_ways_needs_the_activation(tmp_path, tiny_openai_tag,
+                                                                                      monkeypatch):
+    """open_clip's own file for the openai tag is a plain state dict: as backbone.pretrained it was
+    built with the config's GELU (ViT-B/32: min cosine vs OpenAI's clip 0.999904 image, 0.999914
+    text). Under a name whose tags were trained both ways it is refused; force_quick_gelu=true
+    (vit_*_openai.yaml sets it) computes OpenAI's model."""
+    gelu_tag = {**open_clip_pretrained.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k"), "hf_hub": "x/y/"}
+    monkeypatch.setitem(open_clip_pretrained._PRETRAINED[TINY], "laion_like", gelu_tag)
+    weights = _seeded_openai_weights(TINY)
+    torch.save(weights, tmp_path / "open_clip_pytorch_model.bin")
+    path = str(tmp_path / "open_clip_pytorch_model.bin")
+    with pytest.raises(BackboneError, match=rf"backbone.pretrained={path} is a local {TINY} file, which does not "
+                                            r"record its activation.*QuickGELU \(openai\) and with GELU \(laion_like\): "
+                                            "say which, backbone.force_quick_gelu=true") as caught:
+        OpenClipBackbone(TINY, path, device="cpu")
+    assert "\n" not in str(caught.value)
+    reference = _import_clip().model.build_model(dict(weights)).float().eval()
+    backbones = [OpenClipBackbone(TINY, path, device="cpu", force_quick_gelu=force) for force in (True, False)]
+    x = torch.stack([backbones[0].preprocess(image) for image in _images()])
+    with torch.inference_mode():
+        cosines = [_min_cosine(backbone.image_features(x), reference.encode_image(x)) for backbone in backbones]
+    assert cosines[0] >= EXACT > cosines[1], cosines
+    monkeypatch.delitem(open_clip_pretrained._PRETRAINED[TINY], "laion_like")  # QuickGELU tags, a GELU config
+    with pytest.raises(BackboneError, match="its open_clip config builds GELU"):
+        OpenClipBackbone(TINY, path, device="cpu")
 
 
 @pytest.mark.parametrize("model_name,tag,quick_gelu,built", [

@@ -94,3 +94,21 @@ def create_kwargs(spec: ModelSpec) -> dict:
     if spec.quick_gelu:
         return {"force_quick_gelu": True}
     return {"quick_gelu": False} if _config_quick_gelu(spec.model_name) else {}
+
+
+def refuse_unknown_local_activation(model_name: str, pretrained: str, force_quick_gelu: bool | None) -> None:
+    """A local open_clip-format file does not record the activation it was trained with (OpenAI's
+    weights in open_clip's layout are a plain state dict like any other). Under a plain architecture
+    name whose config and pretrained tags disagree on it (``ViT-B-32``: GELU config, ``openai``
+    QuickGELU, ``laion2b_*`` GELU) the build would be a guess: ask for the activation instead."""
+    if force_quick_gelu is not None or model_name.endswith(SUFFIX):
+        return
+    quick, gelu = [], []
+    for name, tag in open_clip.list_pretrained():
+        if name.removesuffix(SUFFIX) == model_name and tag not in quick + gelu:
+            (quick if get_pretrained_cfg(name, tag).get("quick_gelu", False) else gelu).append(tag)
+    if quick and (gelu or not _config_quick_gelu(model_name)):
+        others = f"with GELU ({', '.join(gelu[:3])})" if gelu else "its open_clip config builds GELU"
+        raise BackboneError(f"backbone.pretrained={pretrained} is a local {model_name} file, which does not record its "
+                            f"activation, and {model_name} was trained with QuickGELU ({', '.join(quick[:3])}) and {others}: "
+                            "say which, backbone.force_quick_gelu=true (OpenAI's weights) or false")

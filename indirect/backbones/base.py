@@ -11,6 +11,8 @@ from typing import Callable
 
 import torch
 
+from indirect.errors import PromptError
+
 
 def describe(preprocess) -> str:
     """A preprocess as the cache key spells it: its repr without object addresses (OpenAI clip's
@@ -25,6 +27,18 @@ def auto_device(device: str | torch.device | None = "auto") -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def refuse_long_prompts(texts: list[str], counts: list[int], context_length: int) -> None:
+    """CLIP's text encoders read ``context_length`` tokens (start and end included); open_clip's
+    tokenizer cuts a longer prompt silently, so prompts that differ only after the cut get one
+    embedding. The original calls ``clip.tokenize`` without truncation, which refuses: so do we."""
+    for text, count in zip(texts, counts):
+        if count > context_length:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise PromptError(f"prompt {shown!r} is {count} tokens long, over the text encoder's context length "
+                              f"{context_length} (CLIP would cut it, and prompts differing after the cut would get "
+                              "one embedding): shorten its template or vocabulary entry")
 
 
 class Backbone(abc.ABC):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import string
 from pathlib import Path
 from typing import Sequence
 from indirect.errors import PromptError
@@ -33,6 +34,19 @@ def load_vocabulary(spec, vocabularies: dict | None = None) -> list[str]:
     return [line for line in lines if line]
 
 
+def _check_one_slot(template: str) -> None:
+    """A template is filled by ``str.format(word)``: a second ``{}``, a named or numbered field or a
+    lone brace would raise IndexError/KeyError/ValueError there (a traceback), so refuse it first."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError:
+        fields = []
+    if fields != [("", "", None)]:
+        raise PromptError(f"prompt template {template!r} must hold exactly one '{{}}' (where the word goes) and no "
+                          "other field: write a literal brace as '{{' or '}}'")
+
+
 def build_prompts(templates: Sequence[str], vocabulary: Sequence[str], max_prompts: int | None = None,
                   seed: int = 0) -> list[str]:
     """Every template filled with every word, duplicates removed (order kept); with
@@ -43,6 +57,8 @@ def build_prompts(templates: Sequence[str], vocabulary: Sequence[str], max_promp
     bad = [t for t in templates if "{}" not in t]
     if bad:
         raise PromptError(f"prompt template {bad[0]!r} has no '{{}}' where the word goes")
+    for template in templates:
+        _check_one_slot(template)
     prompts = list(dict.fromkeys(t.format(w) for w in dict.fromkeys(vocabulary) for t in templates))
     if not prompts:
         raise PromptError("the prompt list is empty; give at least one template and one vocabulary entry")
