@@ -1,5 +1,7 @@
 """gallery.html (self-contained, escaped, every query shown; opened in real headless Chromium) and
 the neighbour figures (neighbours.png, the experiment runs' retrieval figure)."""
+import base64
+import io
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -8,8 +10,8 @@ import pytest
 from PIL import Image
 
 from browser import chromium, inspect_page
-from indirect.search.figure import neighbour_figure, retrieval_figure, retrieval_results
-from indirect.search.gallery import write_gallery
+from indirect.search.figure import _thumbnail, neighbour_figure, retrieval_figure, retrieval_results
+from indirect.search.gallery import thumbnail_uri, write_gallery
 from indirect.search.results import Hit, QueryResult
 
 EVIL = "x<img src=x onerror=alert(1)>.png"
@@ -101,6 +103,29 @@ def test_retrieval_results_are_leave_one_out_exact_cosine_neighbours(tmp_path):
         assert np.allclose([h.distance for h in result.projected], distances[expected], atol=1e-5)
         assert result.agreement("projected") == 1.0 and result.query not in [h.id for h in result.raw]
     assert retrieval_figure(ids, paths, labels, raw, projected, tmp_path / "fig.png").stat().st_size > 5000
+
+
+def test_thumbnails_show_what_the_model_saw_exif_turn_and_16_bit_grey(tmp_path):
+    """Both thumbnail makers decode as the model's input does (open_rgb): a landscape JPEG tagged
+    "rotate 90" is drawn as a portrait with its red half on top, and a 16-bit grey ramp is a ramp,
+    not the blank white Pillow's plain convert("RGB") clips it to."""
+    pixels = np.zeros((60, 120, 3), np.uint8)
+    pixels[:, :60] = (255, 0, 0)                                    # red left half, stored sideways
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(tmp_path / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(np.tile(np.linspace(0, 65535, 64), (32, 1)).astype(np.uint16)).save(tmp_path / "g16.png")
+
+    def from_uri(path):
+        data = thumbnail_uri(path)
+        return Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1]))).convert("RGB")
+
+    for thumb in (_thumbnail, from_uri):
+        turned = np.asarray(thumb(tmp_path / "rotated.jpg"), np.int16)
+        assert turned.shape[0] > turned.shape[1]                     # a portrait, as displayed
+        assert turned[5, turned.shape[1] // 2, 0] > 200 and turned[-5, turned.shape[1] // 2, 0] < 60
+        grey = np.asarray(thumb(tmp_path / "g16.png"), np.int16)[..., 0]
+        assert grey[:, :4].mean() < 30 and grey[:, -4:].mean() > 220   # dark to light, not all white
 
 
 @pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (apt-get install -y chromium): "

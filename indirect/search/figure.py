@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from indirect.embedding.images import open_rgb
 from indirect.search.index import exact_neighbours, unit_rows
 from indirect.search.results import Hit, QueryResult
 
@@ -27,10 +28,9 @@ def _thumbnail(path: Path | None) -> Image.Image | None:
     if path is None:
         return None
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            scale = THUMB / max(image.size)
-            return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        image = open_rgb(path)   # as the model saw it: EXIF turn applied, 16-bit scaled, not clipped
+        scale = THUMB / max(image.size)
+        return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
     except (OSError, ValueError):
         return None
 

@@ -11,8 +11,7 @@ import io
 from html import escape
 from pathlib import Path
 
-from PIL import Image
-
+from indirect.embedding.images import open_rgb
 from indirect.search.results import Hit, QueryResult
 
 THUMB = 112
@@ -36,11 +35,10 @@ def thumbnail_uri(path: Path | None, size: int = THUMB) -> str | None:
     if path is None:
         return None
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((size, size))
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG", optimize=True)
+        image = open_rgb(path)   # as the model saw it: EXIF turn applied, 16-bit scaled, not clipped
+        image.thumbnail((size, size))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
     except (OSError, ValueError):
         return None
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
