@@ -74,6 +74,42 @@ def test_smoothgrad_maps_have_the_image_shape_and_differ_between_raw_and_project
     assert np.abs(maps["raw"] - maps["indirect"]).mean() > 0.01
 
 
+@pytest.mark.parametrize("channels, expected", [("abs_mean", (1 + 1 + 0.5) / 3), ("signed_mean", abs(1 - 1 + 0.5) / 3)])
+def test_smoothgrad_channel_reduction_ours_and_the_original_codes(channels, expected):
+    """A linear embedding whose gradient at one pixel is (+1, -1, +0.5) over the channels, whatever
+    the noise: ours averages the channels' magnitudes (0.833), the original code (explainer.py)
+    takes the magnitude of their signed mean (0.167), where red and green cancel."""
+    weights = torch.zeros(3, 4, 4)
+    weights[:, 1, 2] = torch.tensor([1.0, -1.0, 0.5])
+
+    def embed(images):
+        return (images * weights).sum(dim=(1, 2, 3)).unsqueeze(1)   # (B, 1)
+
+    image = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    reference = torch.tensor([-1000.0])                              # far below: distance = a.x + 1000, slope a
+    saliency = smoothgrad(embed, image, reference, n_samples=5, noise=0.15, generator=torch.Generator().manual_seed(1),
+                          channels=channels)
+    assert saliency[1, 2] == pytest.approx(expected, abs=1e-6)
+    assert np.count_nonzero(saliency) == 1
+    with pytest.raises(AnalysisError, match="analysis.saliency.channels=sum; choose one of: abs_mean, signed_mean"):
+        smoothgrad(embed, image, reference, channels="sum")
+
+
+def test_analysis_counts_below_one_are_refused_at_construction():
+    """n_images=-2 was a numpy traceback, n_images=0 a blank figure (exit 0), max_points=-1 a raw ValueError."""
+    from indirect.analysis.explain import Saliency
+
+    for bad in ({"n_images": -2}, {"n_images": 0}, {"n_samples": 0}, {"noise": -0.1}):
+        with pytest.raises(AnalysisError, match="analysis.saliency: .*need n_images >= 1, n_samples >= 1 and noise >= 0"):
+            Saliency(**bad)
+    with pytest.raises(AnalysisError, match="analysis.saliency.channels=nope; choose one of"):
+        Saliency(channels="nope")
+    for bad in (-1, 0, 4):
+        with pytest.raises(AnalysisError, match=f"analysis.map.max_points={bad}; a 2-D map needs at least 5 points"):
+            EmbeddingMap(max_points=bad)
+    assert Saliency(n_images=1).n_images == 1 and EmbeddingMap(max_points=5).max_points == 5
+
+
 def test_normalise_clips_at_the_99th_percentile_and_mass_inside_counts_the_mask():
     raw = np.ones((20, 20))
     raw[10:, :] = 2.0
@@ -102,6 +138,21 @@ def test_object_statistics_share_density_and_paired_counts():
     assert stats["object_density"]["flat"] == pytest.approx(1.0)
     assert stats["object_density"]["object"] == pytest.approx((2 + 2 + 1) / 3)
     assert stats["more_on_object"] == {"flat > object": 0, "object > flat": 2}
+
+
+@pytest.mark.parametrize("which", ["demo", "clip"])
+def test_saliency_input_column_shows_the_pixels_the_model_saw(tiny_backbone, which):
+    """denormalise undoes the preprocess's own mean/std: the demo's plain function included (it was
+    min-max stretched: a dull picture came out with its darkest pixel black, brightest white)."""
+    from indirect.analysis.figures import denormalise
+    from indirect.backbones.demo.image_tower import IMAGE_SIZE, preprocess as demo_preprocess
+
+    preprocess = demo_preprocess if which == "demo" else tiny_backbone.preprocess
+    size = IMAGE_SIZE if which == "demo" else tiny_backbone.preprocess.transforms[1].size[0]
+    rng = np.random.default_rng(0)
+    pixels = (60 + rng.random((size, size, 3)) * 100).astype(np.uint8)     # values 60..159 only
+    shown = denormalise(preprocess(Image.fromarray(pixels)), preprocess)
+    assert np.abs(shown - pixels / 255.0).max() < 1e-5
 
 
 def test_embedding_map_png_has_one_point_per_image(tmp_path):

@@ -54,6 +54,9 @@ class EmbeddingMap:
         self.method, self.max_points, self.seed = str(method), int(max_points), int(seed)
         self.umap_options = {"n_neighbors": int(n_neighbors), "min_dist": float(min_dist), "n_epochs": int(n_epochs),
                              "seed": self.seed}
+        if self.max_points < MIN_POINTS:
+            raise AnalysisError(f"analysis.map.max_points={self.max_points}; a 2-D map needs at least {MIN_POINTS} "
+                                f"points, set it to >= {MIN_POINTS}")
 
     def __call__(self, objects) -> AnalysisOutput:
         if self.method not in objects.projectors:

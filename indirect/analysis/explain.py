@@ -19,7 +19,8 @@ from PIL import Image
 from indirect.analysis import AnalysisOutput
 from indirect.analysis.figures import denormalise, saliency_grid
 from indirect.analysis.projection import differentiable_projection
-from indirect.analysis.smoothgrad import black_image, mass_inside, normalise_saliency, smoothgrad, unit_embedder
+from indirect.analysis.smoothgrad import (black_image, check_channels, mass_inside, normalise_saliency, smoothgrad,
+                                          unit_embedder)
 from indirect.embedding.images import open_rgb
 from indirect.errors import AnalysisError
 
@@ -95,10 +96,15 @@ class Saliency:
     (on datasets with object masks) are its summary values."""
 
     def __init__(self, method: str = "indirect", n_images: int = 6, n_stat_images: int | None = None,
-                 n_samples: int = 25, noise: float = 0.15, second_notion: str | None = None, seed: int = 0):
+                 n_samples: int = 25, noise: float = 0.15, second_notion: str | None = None, seed: int = 0,
+                 channels: str = "abs_mean"):
         self.method, self.n_images, self.n_stat_images = str(method), int(n_images), int(n_stat_images or 0)
         self.n_samples, self.noise, self.seed = int(n_samples), float(noise), int(seed)
         self.second_notion = str(second_notion) if second_notion else None
+        self.channels = check_channels(str(channels))
+        if self.n_images < 1 or self.n_samples < 1 or self.noise < 0:
+            raise AnalysisError(f"analysis.saliency: n_images={self.n_images}, n_samples={self.n_samples}, "
+                                f"noise={self.noise}; need n_images >= 1, n_samples >= 1 and noise >= 0")
 
     def __call__(self, objects) -> AnalysisOutput:
         method, second, backbone = self.method, self.second_notion, objects.backbone
@@ -131,7 +137,7 @@ class Saliency:
                     reference = embed(black.unsqueeze(0))[0]
                 generator = torch.Generator().manual_seed(self.seed + row)  # the same noise for every column
                 maps[title].append(normalise_saliency(smoothgrad(embed, tensor, reference, self.n_samples, self.noise,
-                                                                 generator)))
+                                                                 generator, channels=self.channels)))
 
         out_dir = Path(objects.output_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +145,7 @@ class Saliency:
                                   row_titles(objects, ids[:n_images], second), out_dir / "saliency.png"))
         output = AnalysisOutput(files={"saliency": grid}, images={"saliency": grid})
         stats = {"notion": notion, "second_notion": second, "method": method, "n_samples": self.n_samples,
-                 "noise": self.noise, "images": ids}
+                 "noise": self.noise, "channels": self.channels, "images": ids}
         if has_masks:
             masks = object_masks(objects.labelled, ids, maps["raw backbone"][0].shape)
             stats.update(object_statistics(maps, masks))

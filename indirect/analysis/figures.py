@@ -11,10 +11,17 @@ from matplotlib.figure import Figure
 def denormalise(image: torch.Tensor, preprocess) -> np.ndarray:
     """(C, H, W) preprocessed tensor -> (H, W, 3) floats in [0, 1] for display.
 
-    Undoes the ``Normalize`` step of a torchvision pipeline (CLIP's); for other preprocessing
-    (the demo's [-1, 1] scaling) the image is min-max rescaled, which shows it undistorted."""
+    Undoes the normalisation the preprocess names: ``split_preprocess`` gives the mean/std of
+    both the demo's plain function ((x/255 - 0.5)/0.5) and CLIP's Compose, otherwise the
+    ``Normalize`` step of a torchvision pipeline; so the input column shows the pixels the model
+    saw. Only a preprocess naming neither is min-max rescaled (a per-image stretch: its colours
+    are not the file's)."""
+    from indirect.embedding.images import split_preprocess
+
     pixels = image.detach().float().cpu()
-    for step in getattr(preprocess, "transforms", []):
+    split = split_preprocess(preprocess)
+    steps = [split] if split is not None else getattr(preprocess, "transforms", [])
+    for step in steps:
         if hasattr(step, "mean") and hasattr(step, "std"):
             mean = torch.as_tensor(step.mean, dtype=torch.float32).reshape(-1, 1, 1)
             std = torch.as_tensor(step.std, dtype=torch.float32).reshape(-1, 1, 1)

@@ -9,8 +9,12 @@ Choices where the paper's text leaves room (documented here so they are not re-d
 
 * distance: Euclidean distance between unit-length embeddings (retrieval compares unit vectors);
 * magnitude: the absolute gradient of every noisy copy is taken *before* averaging over copies
-  and colour channels (captum's ``NoiseTunnel(Saliency(...))`` with its default ``abs=True``), so
-  opposite-signed gradients of different copies do not cancel.
+  (captum's ``NoiseTunnel(Saliency(...))`` with its default ``abs=True``), so opposite-signed
+  gradients of different copies do not cancel;
+* colour channels (``channels``): ours (``abs_mean``, the default) averages the channels'
+  absolute gradients, so a pixel whose red and blue pull opposite ways still counts; the original
+  code (explainer.py: ``data.grad.mean(dim=1)``, then ``abs().sum(dim=0)``) takes the absolute
+  value of the *signed* channel mean (``signed_mean``), in which they cancel.
 """
 from __future__ import annotations
 
@@ -23,6 +27,18 @@ from PIL import Image
 from indirect.errors import AnalysisError
 
 Embedder = Callable[[torch.Tensor], torch.Tensor]
+CHANNELS = {  # (copies, C, H, W) gradient -> (copies, H, W) magnitude, see the module docstring
+    "abs_mean": lambda gradient: gradient.abs().mean(dim=1),
+    "signed_mean": lambda gradient: gradient.mean(dim=1).abs(),
+}
+
+
+def check_channels(channels: str) -> str:
+    """``channels`` if it names a reduction of :data:`CHANNELS`, else a one-line refusal."""
+    if channels not in CHANNELS:
+        raise AnalysisError(f"analysis.saliency.channels={channels}; choose one of: {', '.join(CHANNELS)} "
+                            "(abs_mean: ours, signed_mean: the original code's)")
+    return channels
 
 
 def unit_embedder(backbone, projection: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Embedder:
@@ -44,9 +60,12 @@ def black_image(backbone, size: tuple[int, int]) -> torch.Tensor:
 
 
 def smoothgrad(embed: Embedder, image: torch.Tensor, reference: torch.Tensor, n_samples: int = 25,
-               noise: float = 0.15, generator: torch.Generator | None = None, batch_size: int = 25) -> np.ndarray:
+               noise: float = 0.15, generator: torch.Generator | None = None, batch_size: int = 25,
+               channels: str = "abs_mean") -> np.ndarray:
     """(H, W) raw saliency of ``image`` (C, H, W): mean over ``n_samples`` noisy copies (noise std =
-    ``noise`` x (max - min) of the image) and over channels of |d distance(embed(x), reference) / dx|."""
+    ``noise`` x (max - min) of the image) of the gradient g = d distance(embed(x), reference) / dx
+    reduced over channels: mean_c |g_c| (``abs_mean``) or |mean_c g_c| (``signed_mean``)."""
+    reduce = CHANNELS[check_channels(channels)]
     if n_samples < 1 or noise < 0:
         raise AnalysisError(f"saliency: n_samples={n_samples}, noise={noise}; need n_samples >= 1 and noise >= 0")
     image = image.detach().float().cpu()
@@ -61,7 +80,7 @@ def smoothgrad(embed: Embedder, image: torch.Tensor, reference: torch.Tensor, n_
             embedded = embed(noisy)
             distance = (embedded - reference.to(embedded.device)).norm(dim=1).sum()
             (gradient,) = torch.autograd.grad(distance, noisy)
-        total += gradient.abs().mean(dim=1).sum(dim=0).cpu()
+        total += reduce(gradient).sum(dim=0).cpu()
     return (total / n_samples).numpy()
 
 
