@@ -28,7 +28,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
 from indirect.errors import ConfigError, SweepError, UserError
-from indirect.reporting.jobs import ERROR_FILES, SWEEP_ID_FILE, collect_jobs, varying_keys
+from indirect.reporting.jobs import ERROR_FILES, SWEEP_ID_FILE, collect_jobs, job_settings, varying_keys
 
 OUTCOME_FILES = ERROR_FILES + ("results.json", "results.md", "results.csv", "results.tex")
 
@@ -96,7 +96,7 @@ def failed_jobs(sweep_dir) -> tuple[list[str], int]:
     """One line per failed job of the sweep in ``sweep_dir`` (folder, its own overrides, message), and the job count."""
     jobs = collect_jobs(sweep_dir)
     keys = varying_keys(jobs)
-    return [f"{job.path}: {' '.join(f'{k}={job.override(k)}' for k in keys)}: {job.reason}"
+    return [f"{job.path}: {job_settings(job, keys)}: {job.reason}"
             for job in jobs if job.status == "failed"], len(jobs)
 
 

@@ -7,6 +7,8 @@
 The sweep experiments (conf/experiment/sweep_*.yaml) draw this at the end of the multirun; this
 script redraws it, e.g. after a partial sweep was completed. Numeric values get a value axis;
 backbone names and other labels one tick each (indirect.reporting.plot_sweep draws both).
+Jobs that failed, are missing, never started or are stale are named on stdout and under the
+figure, and the exit status is 1, as scripts/report.py's: a partial sweep never passes for whole.
 """
 from __future__ import annotations
 
@@ -29,12 +31,14 @@ def main(argv=None) -> int:
     parser.add_argument("--metric", action="append", default=None, help="a metric, by name or label (repeatable; default P@1, MAP@R, R-Prec)")
     args = parser.parse_args(argv)
     try:
-        out_png, n = plot_swept(args.multirun_dir, args.param, args.out, method=args.method, metrics=args.metric)
+        out_png, plotted = plot_swept(args.multirun_dir, args.param, args.out, method=args.method, metrics=args.metric)
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"{out_png}: {n} value(s) of {args.param}")
-    return 0
+    print(f"{out_png}: {plotted.n_values} value(s) of {args.param}")
+    for note in plotted.notes:
+        print(note)
+    return 1 if plotted.n_not_plotted else 0
 
 
 if __name__ == "__main__":

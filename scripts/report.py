@@ -33,8 +33,10 @@ def main(argv=None) -> int:
         print(report["paths"]["md"].read_text())
         if args.sweep_param:
             out_png = report["paths"]["md"].parent / f"sweep_{args.sweep_param.replace('.', '_')}.png"
-            n = plot_sweep(args.multirun_dir, args.sweep_param, out_png, method=args.method, metrics=args.metric)
-            print(f"{out_png}: {n} value(s) of {args.sweep_param}")
+            plotted = plot_sweep(args.multirun_dir, args.sweep_param, out_png, method=args.method, metrics=args.metric)
+            print(f"{out_png}: {plotted.n_values} value(s) of {args.sweep_param}")
+            for note in plotted.notes:
+                print(note)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

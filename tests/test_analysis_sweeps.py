@@ -21,7 +21,8 @@ def plotted(proc, sweep_dir, param: str, n: int):
     with Image.open(png) as figure:
         assert figure.size[0] > 300
     table = list(csv.DictReader(open(png.with_suffix(".csv"))))  # the plotted numbers, one row per metric and value
-    assert len({row[param] for row in table}) == n and {row["metric"] for row in table} == {"P@1", "MAP@R", "R-Prec"}
+    column = "n_prompts" if param == "max_prompts" else param     # a prompt sweep is drawn at the prompts used
+    assert len({row[column] for row in table}) == n and {row["metric"] for row in table} == {"P@1", "MAP@R", "R-Prec"}
     return png
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from indirect.reporting import (
     ResultsError,
@@ -199,7 +200,7 @@ def test_plot_sweep_pools_jobs_by_swept_value(tmp_path):
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"n_components={k}"]))
         (job / "results.json").write_text(json.dumps(fake_results(number)))
     out = tmp_path / "sweep.png"
-    assert plot_sweep(root, "n_components", out) == 3
+    assert plot_sweep(root, "n_components", out) == (3, [], 0)
     assert out.read_bytes()[:8] == PNG_MAGIC
     table = list(csv.DictReader(open(tmp_path / "sweep.csv")))  # the plotted numbers, next to the PNG
     p1 = {row["n_components"]: row for row in table if row["metric"] == "P@1"}
@@ -253,6 +254,49 @@ def test_plot_sweep_draws_the_reference_of_each_backbone_in_a_backbone_sweep(tmp
     rows = list(csv.DictReader(open(tmp_path / "sizes.csv")))
     assert [(row["backbone"], row["mean"], row["clip mean"]) for row in rows] == [
         ("vit_b32_openai", "40.00", "30.00"), ("vit_b16_openai", "50.00", "40.00"), ("vit_l14_openai", "60.00", "50.00")]
+
+
+def _prompt_sweep(root: Path, failed=()) -> None:
+    """max_prompts=40,60 x seed=0,1 on a 44-prompt notion (60 keeps all 44, as build_prompts does)."""
+    for number, (size, seed) in enumerate([(40, 0), (40, 1), (60, 0), (60, 1)]):
+        _sweep_job(root, number, [f"max_prompts={size}", f"seed={seed}"], {"indirect": [0.5 + number / 10], "clip": [0.3]})
+        results = json.loads((root / str(number) / "results.json").read_text())
+        (root / str(number) / "results.json").write_text(json.dumps({**results, "n_prompts": min(size, 44)}))
+        if number in failed:
+            (root / str(number) / "results.json").unlink()
+            (root / str(number) / "error.txt").write_text("Traceback ...\nRuntimeError: CUDA out of memory\n")
+
+
+def test_a_prompt_sweep_is_drawn_at_the_prompts_each_run_used(tmp_path):
+    """max_prompts=60 on 44 prompts ran with all 44 (results.json n_prompts): drawn at 44, said so;
+    it was drawn at 60, a prompt count no run used."""
+    root = tmp_path / "sweep"
+    _prompt_sweep(root)
+    plotted = plot_sweep(root, "max_prompts", tmp_path / "prompts.png", metrics=["precision_at_1"])
+    rows = list(csv.DictReader(open(tmp_path / "prompts.csv")))
+    assert [(row["n_prompts"], row["mean"], row["runs"]) for row in rows] == [("40", "55.00", "2"), ("44", "75.00", "2")]
+    assert plotted == (2, ["max_prompts=60 kept all 44 prompts: drawn at x = 44"], 0)
+
+
+def test_a_partial_sweep_plot_names_the_jobs_it_leaves_out_and_the_script_exits_1(tmp_path, capsys, caplog):
+    """report.py says "3 ok, 1 failed" of this folder; the plot did not: it drew 2 values, exit 0."""
+    from indirect.analysis.sweep_plots import SweepPlot
+
+    root = tmp_path / "sweep"
+    _prompt_sweep(root, failed=(1,))
+    line = "1 of 4 jobs not plotted: 1 failed (max_prompts=40 seed=1)"
+    plotted = plot_sweep(root, "max_prompts", tmp_path / "prompts.png")
+    assert plotted.notes[0] == line and plotted.n_not_plotted == 1
+    spec = importlib.util.spec_from_file_location("plot_script", Path(__file__).parents[1] / "scripts" / "plot_sweep.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(root), "max_prompts", "--out", str(tmp_path / "again.png")]) == 1
+    assert line in capsys.readouterr().out.splitlines()
+    with caplog.at_level("WARNING", logger="indirect.analysis.sweep_plots"):
+        SweepPlot("max_prompts").on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(root)}}}))
+    assert line in caplog.messages and (root / "sweep_max_prompts.png").is_file()
+    _prompt_sweep(tmp_path / "whole")
+    assert script.main([str(tmp_path / "whole"), "max_prompts"]) == 0
 
 
 def test_a_figure_stored_as_null_is_an_empty_cell_in_the_csv_and_a_gap_in_the_chart(tmp_path):

@@ -90,6 +90,7 @@ def test_a_sweep_with_one_failed_job_draws_its_plot_then_exits_1(tmp_path, image
     assert "Traceback (most recent call last):" in (sweep / "1" / "error.txt").read_text()
     assert "1 of 2 job(s) failed" in proc.stderr and f"{sweep / '1'}: n_components=64: error.txt: error:" in proc.stderr
     assert f"{sweep / 'sweep_n_components.png'}: 1 value(s) of n_components" in proc.stdout
+    assert "1 of 2 jobs not plotted: 1 failed (n_components=64)" in proc.stdout   # the plot says it is partial
 
 
 def job_config(tmp_path, mode):

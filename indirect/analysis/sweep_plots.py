@@ -14,12 +14,14 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 from indirect.reporting import SweepError, plot_sweep
+from indirect.reporting.figures import SweepPlotted
 
 log = logging.getLogger(__name__)
 
 
-def plot_swept(multirun_dir, param: str, out_png=None, method: str = "indirect", metrics=None) -> tuple[Path, int]:
-    """Draw ``sweep_<param>.png`` (default: in the multirun folder); returns (path, number of values)."""
+def plot_swept(multirun_dir, param: str, out_png=None, method: str = "indirect",
+               metrics=None) -> tuple[Path, SweepPlotted]:
+    """Draw ``sweep_<param>.png`` (default: in the multirun folder); returns (path, what it drew)."""
     multirun_dir = Path(multirun_dir)
     out_png = Path(out_png) if out_png else multirun_dir / f"sweep_{param.replace('.', '_')}.png"
     return out_png, plot_sweep(multirun_dir, param, out_png, method=method, metrics=metrics)
@@ -34,8 +36,10 @@ class SweepPlot(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            out_png, n = plot_swept(sweep_dir, self.param, method=self.method)
+            out_png, plotted = plot_swept(sweep_dir, self.param, method=self.method)
         except SweepError as error:  # the jobs' results are on disk; only the figure is lost
             log.error("sweep plot not drawn: %s", error)
             return
-        log.info("%s: %d value(s) of %s", out_png, n, self.param)
+        log.info("%s: %d value(s) of %s", out_png, plotted.n_values, self.param)
+        for note in plotted.notes:   # as under the figure: a partial sweep is said so, not drawn as if complete
+            log.warning("%s", note)

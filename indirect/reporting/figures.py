@@ -8,8 +8,10 @@ the PNG.
 from __future__ import annotations
 
 import csv
+import textwrap
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import yaml
@@ -17,7 +19,7 @@ from matplotlib.figure import Figure
 
 from indirect.errors import SweepError
 
-from .jobs import Job, collect_jobs, varying_keys
+from .jobs import PROBLEM_STATUSES, Job, collect_jobs, job_settings, varying_keys
 from .results import metric_label, not_applicable, ordered_methods, resolve_metrics
 from .tables import Table
 
@@ -83,8 +85,44 @@ def _numbers(values) -> list[float] | None:
         return None
 
 
+class SweepPlotted(NamedTuple):
+    """What :func:`plot_sweep` drew: the number of distinct x values, the notes printed under the
+    figure (jobs not plotted, x values that are not the override's), and how many jobs of the
+    sweep are not in it (failed, missing, never started, stale: a partial sweep)."""
+
+    n_values: int
+    notes: list[str]
+    n_not_plotted: int
+
+
+def not_plotted_note(jobs: list[Job]) -> str | None:
+    """``1 of 4 jobs not plotted: 1 failed (max_prompts=40 seed=1)``, or None when every job is ok."""
+    keys = varying_keys(jobs)
+    parts = []
+    for status in PROBLEM_STATUSES:
+        left = [job_settings(job, keys) for job in jobs if job.status == status]
+        if left:
+            parts.append(f"{len(left)} {status} ({'; '.join(left)})")
+    n = sum(job.status != "ok" for job in jobs)
+    return f"{n} of {len(jobs)} jobs not plotted: {', '.join(parts)}" if n else None
+
+
+def prompts_used(jobs: list[Job], asked: list) -> tuple[list, str | None]:
+    """x of a ``max_prompts`` sweep: the prompts each run used (results.json ``n_prompts``), since a
+    size at or above the prompt set keeps all of it; and a note naming the sizes that differ."""
+    used = [job.results.get("n_prompts", value) for job, value in zip(jobs, asked)]
+    differ = defaultdict(list)
+    for value, n in zip(asked, used):
+        if str(value) != str(n) and str(value) not in differ[n]:
+            differ[n].append(str(value))
+    if not differ:
+        return used, None
+    return used, "; ".join(f"max_prompts={','.join(v)} kept all {n} prompts: drawn at x = {n}"
+                           for n, v in sorted(differ.items()))
+
+
 def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metrics=None,
-               reference: str = "clip") -> int:
+               reference: str = "clip") -> SweepPlotted:
     """Metric (mean ± std) against the swept value of ``param``, one line per metric.
 
     Jobs with the same value and the same other settings (e.g. seeds swept as separate jobs)
@@ -94,10 +132,15 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
     line of the same colour, its mean at each swept value (flat unless the swept value changes
     it, as a backbone sweep does). Numeric values are placed on a value axis, log2 when they span 16x or more; other
     values (backbone names) get one tick each, in sweep order. The plotted numbers are also
-    written next to the PNG as ``<name>.csv``. Returns the number of distinct swept values.
+    written next to the PNG as ``<name>.csv``. For ``max_prompts`` x is the prompts a run used
+    (see :func:`prompts_used`). Jobs that are not ok (a partial sweep) are not plotted and are
+    named under the figure. Returns the number of distinct swept values and those notes.
     """
     metrics = resolve_metrics(metrics)
-    jobs = [job for job in collect_jobs(multirun_dir) if job.status == "ok"]
+    every_job = collect_jobs(multirun_dir)
+    left_out = not_plotted_note(every_job)
+    notes = [left_out] if left_out else []
+    jobs = [job for job in every_job if job.status == "ok"]
     if not jobs:
         raise SweepError(f"{multirun_dir}: no finished job (results.json) to plot")
     for job in jobs:
@@ -107,6 +150,11 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
                 f"no method {method!r} in results.json (has {sorted(job.results['methods'])})"
             raise SweepError(f"job {job.name}: {why}; plot another method")
     raw_values = [swept_value(job, param) for job in jobs]
+    axis = param                                  # the x axis's name, in the figure and the CSV
+    if param == "max_prompts":
+        raw_values, note = prompts_used(jobs, raw_values)
+        notes += [note] if note else []
+        axis = "n_prompts"
     numbers = _numbers(raw_values)
     keys = numbers if numbers is not None else [str(v) for v in raw_values]
     others = [k for k in varying_keys(jobs) if k not in (param, "seed", "notion", "dataset")]
@@ -148,7 +196,7 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
             else:
                 ax.plot([position[v] + offset for v in raw_mean], levels, **style)
         rows += [{"dataset": target[0], "notion": target[1], "setting": target[2], "metric": metric_label(m),
-                  param: label_of[v], "mean": f"{mu:.2f}", "std": f"{sd:.2f}", "runs": len(by_value[v]),
+                  axis: label_of[v], "mean": f"{mu:.2f}", "std": f"{sd:.2f}", "runs": len(by_value[v]),
                   f"{reference} mean": f"{raw_mean[v]:.2f}" if v in raw_mean else ""}
                  for v, mu, sd in zip(xs, mean, std)]
     if numbers is None:
@@ -157,15 +205,27 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
         ax.set_xscale("log", base=2)
         ax.set_xticks(values, [label_of[v] for v in values])
         ax.minorticks_off()
-    ax.set_xlabel(param)
+    ax.set_xlabel(axis if axis == param else f"{axis} (prompts used; {param} asked)")
     ax.set_ylabel("metric ×100 (mean ± std)")
     ax.set_title(f"{method} on {', '.join(dict.fromkeys('/'.join(t[:2]) for t in targets))}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
+    footnote(fig, notes)
     fig.savefig(out_png, dpi=120)
     write_plot_table(out_png, rows)
-    return len(values)
+    return SweepPlotted(len(values), notes, len(every_job) - len(jobs))
+
+
+def footnote(fig: Figure, notes: list[str], width: int = 100) -> None:
+    """Lay ``fig`` out with ``notes`` (wrapped) in small type under the axes, the figure grown to hold them."""
+    text = "\n".join(textwrap.fill(note, width) for note in notes)
+    if not text:
+        fig.tight_layout()
+        return
+    height = 0.14 * (text.count("\n") + 1) + 0.1
+    fig.set_figheight(fig.get_figheight() + height)
+    fig.text(0.01, 0.01, text, fontsize=7, ha="left", va="bottom", color="#b2182b")
+    fig.tight_layout(rect=(0, height / fig.get_figheight(), 1, 1))
 
 
 def write_plot_table(out_png, rows: list[dict]) -> Path:

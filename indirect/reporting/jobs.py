@@ -64,6 +64,11 @@ def varying_keys(jobs: list[Job]) -> list[str]:
     return sorted(k for k, v in values.items() if len(v) > 1 or any(job.override(k) is None for job in jobs))
 
 
+def job_settings(job: Job, keys: list[str]) -> str:
+    """``job``'s own values of the sweep's varying ``keys`` (``max_prompts=40 seed=1``), or ``job <name>``."""
+    return " ".join(f"{k}={job.override(k)}" for k in keys) or f"job {job.name}"
+
+
 def run_job(results: dict) -> Job:
     """One run's results as the only job of a sweep."""
     return Job("", None, "ok", results=validate_results(results))
