@@ -28,9 +28,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
 from indirect.errors import ConfigError, SweepError, UserError
-from indirect.reporting.jobs import ERROR_FILES, SWEEP_ID_FILE, collect_jobs, job_settings, varying_keys
+from indirect.reporting.jobs import ERROR_FILES, SHARD_FILE, SWEEP_ID_FILE, collect_jobs, job_settings, varying_keys
 
-OUTCOME_FILES = ERROR_FILES + ("results.json", "results.md", "results.csv", "results.tex")
+OUTCOME_FILES = ERROR_FILES + ("results.json", "results.md", "results.csv", "results.tex", SHARD_FILE)
 
 
 def holds_a_sweep(folder: Path) -> bool:

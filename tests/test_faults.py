@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import time
+import traceback
 from pathlib import Path
 
 import h5py
@@ -449,6 +450,49 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, tiny, mo
     assert not list((tmp_path / "cache").glob("*.h5"))
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_full_disk_stops_the_run_a_batch_later_in_one_line_and_keeps_the_parts_written(tmp_path, counted,
+                                                                                         monkeypatch):
+    """From the third part on every write lands on /dev/full, which fails the write and each close
+    after it as a full disk does: the run used to embed every image first, then raise three
+    chained ENOSPC errors behind its message."""
+    from indirect.embedding import image_cache
+
+    tiny, seen = counted
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=8))  # 24 images, 12 parts of 2
+    real_temporary, parts = image_cache.unique_temporary, []
+
+    def full_from_the_third_part(final):
+        if final.suffix != ".npz":
+            return real_temporary(final)
+        parts.append(final)
+        if len(parts) < 3:
+            return real_temporary(final)
+        link = real_temporary(final)
+        link.symlink_to("/dev/full")
+        return link
+
+    monkeypatch.setattr(image_cache, "unique_temporary", full_from_the_third_part)
+    slow = tiny.image_features
+    monkeypatch.setattr(tiny, "image_features", lambda batch: time.sleep(0.01) or slow(batch))  # the writer's turn
+    with pytest.raises(CacheError) as caught:
+        embed_images(tiny, data, tmp_path / "cache", num_workers=0, chunk_size=2, batch_size=1)
+    message = str(caught.value)
+    assert "\n" not in message and "no space left on device on " in message and "free some space" in message
+    assert message.split(" on ")[-1].startswith(str(tmp_path / "cache")) and ".npz" in message
+    printed = "".join(traceback.format_exception(caught.value))  # what an uncaught error shows
+    assert printed.count(f"[Errno {errno.ENOSPC}]") == 1 and printed.count("Traceback") == 2
+    assert sum(seen) <= 10, f"{sum(seen)} of 24 images embedded before the full disk stopped the run"
+    kept = sorted(p.name for p in (tmp_path / "cache").glob("*.parts-*/part_*.npz"))
+    assert kept == ["part_000000000_000000002.npz", "part_000000002_000000004.npz"]
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
+
+    monkeypatch.setattr(image_cache, "unique_temporary", real_temporary)
+    seen.clear()
+    result = embed_images(tiny, data, tmp_path / "cache", num_workers=0, chunk_size=2, batch_size=1)
+    assert sum(seen) == 20 and sorted(result.ids) == sorted(data.ids)  # the 4 images kept in parts are not redone
+
+
 # -- 6. messages ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("option, value, fragment", [
@@ -513,6 +557,22 @@ def test_an_uncreatable_hydra_dir_is_one_line_and_exit_2(tmp_path, capsys, monke
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
     assert f"({tmp_path} is not writable)" in start(tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+def test_merge_only_with_a_shard_is_refused_by_the_command_line_and_a_library_call_alike(tmp_path, counted):
+    """It used to embed the shard: merge_only was read only without embed.shard."""
+    from indirect.experiment.validation import validate
+
+    tiny, seen = counted
+    data = load_folder(write_image_folder(tmp_path / "img", per_class=2))
+    with pytest.raises(ConfigError) as library:
+        embed_images(tiny, data, tmp_path / "cache", merge_only=True, num_shards=3, shard=0, **QUICK)
+    with pytest.raises(ConfigError) as command_line:
+        validate(compose_config(tmp_path, "embed.merge_only=true", "embed.num_shards=3", "embed.shard=0"))
+    assert str(library.value) == str(command_line.value)
+    message = str(library.value)
+    assert message.startswith("embed.merge_only=true with embed.shard=0: ") and "set embed.shard=null" in message
+    assert not seen and not (tmp_path / "cache").exists()
 
 
 def test_merge_only_on_an_unsharded_cache_does_not_blame_shards_alone(tmp_path, tiny):

@@ -364,6 +364,49 @@ def test_report_script_writes_files_and_signals_missing_runs(tmp_path, capsys):
                                                           "sweep_n_components.csv"}
 
 
+def make_sharded_sweep(root: Path, experiment_job=2) -> None:
+    """embed.shard=range(4): three jobs wrote shard.json, one (the job that completed the cache) results.json."""
+    root.mkdir(parents=True)
+    task = ["notion=color", "embed.num_shards=4", "embed.shard=range(4)"]
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": None},
+        "overrides": {"task": task}}}))
+    for number in range(4):
+        job = root / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*task[:2], f"embed.shard={number}"]))
+        if number == experiment_job:
+            (job / "results.json").write_text(json.dumps(fake_results(number)))
+        else:
+            (job / "shard.json").write_text(json.dumps({"shard": number, "num_shards": 4}))
+
+
+def test_a_sharded_sweep_reports_one_result_and_its_shard_jobs(tmp_path, capsys):
+    """The shard jobs used to be listed as missing runs (no results.json), failing the report."""
+    make_sharded_sweep(tmp_path / "m")
+    report = write_sweep_report(tmp_path / "m")
+    assert [(job.name, job.status) for job in report["jobs"]] == [("0", "shard"), ("1", "shard"), ("2", "ok"),
+                                                                   ("3", "shard")]
+    md = (tmp_path / "m" / "report.md").read_text()
+    assert "4 job(s): 1 ok, 3 shard" in md and "Shard job(s) 0, 1, 3: embedding only (embed.shard)" in md
+    assert "| method | P@1 | MAP@R | R-Prec |" in md  # one result: no embed.shard=2 setting column
+    assert "missing" not in md and "None: every job wrote its results.json or its shard." in md
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "m" / "report.csv").read_text())))
+    assert len([r for r in rows if r["status"] == "ok"]) == 4
+    assert [(r["job"], r["reason"]) for r in rows if r["status"] == "shard"][0] == (
+        "0", "shard 0 of 4: embedding only; one job of a sharded sweep runs the experiment")
+    assert "job 0" not in (tmp_path / "m" / "report.tex").read_text()
+
+    spec = importlib.util.spec_from_file_location("report_script", Path(__file__).parents[1] / "scripts" / "report.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(tmp_path / "m")]) == 0
+    (tmp_path / "m" / "2" / "results.json").unlink()   # the experiment never ran: not a complete sweep
+    (tmp_path / "m" / "2" / "shard.json").write_text(json.dumps({"shard": 2, "num_shards": 4}))
+    assert script.main([str(tmp_path / "m")]) == 1
+    assert "4 job(s): 4 shard" in capsys.readouterr().out
+
+
 def test_tables_show_the_protocol_and_a_dash_for_a_method_it_does_not_apply():
     results = fake_results(3, methods=("indirect", "clip", "oracle"))
     results["protocol"] = "paper"

@@ -10,7 +10,7 @@ from indirect.datasets.folder import load_folder
 from indirect.embedding import embed_images
 from indirect.embedding import extract
 from indirect.embedding.extract import image_cache_for, resolve_batch_size, resolve_workers
-from indirect.embedding.image_cache import CacheError
+from indirect.embedding.image_cache import CacheError, ImageCache
 
 SHARDED = dict(num_workers=0, chunk_size=2, num_shards=3)
 
@@ -59,20 +59,36 @@ def test_a_duplicated_shard_changes_nothing(tmp_path, tiny, data, monkeypatch):
     cache.write_part(0, 2, data.ids[:2], np.zeros((2, 32), np.float32), [])
     assert not cache.parts_dir.exists()
     monkeypatch.setattr(tiny, "image_features", lambda *_: pytest.fail("re-embedded a merged shard"))
-    again = embed_images(tiny, data, tmp_path, shard=1, **SHARDED)  # a duplicate started after the merge
+    # a duplicate started after the merge: nothing to embed, and the experiment is the merging job's
+    assert embed_images(tiny, data, tmp_path, shard=1, **SHARDED) is None
     assert cache.path.stat().st_mtime_ns == stamp and not cache.parts_dir.exists()
-    np.testing.assert_array_equal(again.embeddings, before[0])
+    np.testing.assert_array_equal(embed_images(tiny, data, tmp_path, **SHARDED).embeddings, before[0])
     assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("*.parts-*/.*.tmp"))
 
 
-def test_leftover_parts_of_a_duplicate_are_removed_on_read(tmp_path, tiny, data):
-    for shard in range(3):
+def test_leftover_parts_are_removed_by_the_next_run(tmp_path, tiny, data, monkeypatch):
+    """A kill between publishing the final file and removing its parts leaves the folder named after
+    the plan that embedded them; later runs plan nothing to embed (another folder name) and kept it."""
+    pre_merge = image_cache_for(tiny, data, tmp_path, chunk_size=2).parts_dir
+    for shard in (0, 1):
         embed_images(tiny, data, tmp_path, shard=shard, **SHARDED)
-    cache = image_cache_for(tiny, data, tmp_path, chunk_size=2)
-    cache.parts_dir.mkdir()
-    (cache.parts_dir / "part_000000000_000000002.npz").write_bytes(b"late")
+    with monkeypatch.context() as killed:
+        killed.setattr(ImageCache, "remove_parts", lambda self: None)
+        assert embed_images(tiny, data, tmp_path, shard=2, **SHARDED) is not None
+    assert len(list(pre_merge.glob("part_*.npz"))) == 3
+    assert image_cache_for(tiny, data, tmp_path, chunk_size=2).parts_dir != pre_merge
     embed_images(tiny, data, tmp_path, **SHARDED)
-    assert not cache.parts_dir.exists()
+    assert not list(tmp_path.glob("*.parts-*"))
+
+
+def test_one_job_of_a_sharded_sweep_returns_the_embeddings(tmp_path, tiny, data):
+    """Over-sharded (5 shards, 3 chunks) and sequential: shard 2 completes the cache; shards 3 and 4
+    find it complete and used to return it too (the experiment ran three times). Over a cache
+    complete before the sweep, shard 0 runs the experiment."""
+    first = [embed_images(tiny, data, tmp_path, **{**SHARDED, "num_shards": 5}, shard=s) is not None for s in range(5)]
+    assert first == [False, False, True, False, False]
+    again = [embed_images(tiny, data, tmp_path, **{**SHARDED, "num_shards": 5}, shard=s) is not None for s in range(5)]
+    assert again == [True, False, False, False, False]
 
 
 def test_a_part_of_other_images_is_refused(tmp_path, tiny, data):

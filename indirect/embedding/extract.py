@@ -91,15 +91,17 @@ def embed_images(backbone: Backbone, labelled: LabelledImages, cache_dir, batch_
                  jpeg_draft: bool = False, decode: str = "pil") -> ImageEmbeddings | None:
     """Embeddings of every readable image: unchanged images from the cache, the others embedded.
 
-    With ``shard`` set, only that shard's chunks are embedded; the cache is assembled (and
-    returned) once all shards' parts exist, else None is returned. ``merge_only`` embeds
-    nothing: it assembles the shards' parts, or raises :class:`CacheError` naming the
-    missing shard(s). ``jpeg_draft`` decodes JPEGs at reduced scale (see :class:`ImageDataset`).
-    ``decode="device"`` decodes RGB/grey JPEGs on the model's device (nvJPEG on CUDA; see
-    :func:`pixels_on_device`), other files in the workers as usual; its own cache key.
+    With ``shard`` set, only that shard's chunks are embedded; the embeddings are returned by the
+    one job that completes the cache (it merges the shards' parts), None by the others, so a sweep
+    runs its experiment once. Over a cache complete before the job started, shard 0 is that job
+    (a sweep's own shard 0 embeds chunk 0, so it never finds the cache completed by its sweep).
+    ``merge_only`` (without ``shard``) embeds nothing: it assembles the shards' parts, or raises
+    :class:`CacheError` naming the missing shard(s). ``jpeg_draft`` decodes JPEGs at reduced scale
+    (see :class:`ImageDataset`). ``decode="device"`` decodes RGB/grey JPEGs on the model's device
+    (nvJPEG on CUDA; see :func:`pixels_on_device`), other files in the workers as usual; its own cache key.
     ``on_bad_image=fail`` also refuses an image found unreadable by an earlier run and unchanged since.
     """
-    check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard, decode, jpeg_draft)
+    check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard, decode, jpeg_draft, merge_only)
     check_decoder(decode, backbone)
     cache_dir = Path(cache_dir)
     with writing_cache(cache_dir):
@@ -112,25 +114,11 @@ def embed_images(backbone: Backbone, labelled: LabelledImages, cache_dir, batch_
         if shard is None:
             with cache.lock:  # a second process of a multirun waits here, then reads the finished file
                 _plan(cache, labelled, on_bad_image)
-                if merge_only:
-                    if cache.todo:
-                        cache.assemble(num_shards=num_shards)
-                elif cache.todo:
+                if cache.todo and not merge_only:
                     _embed_and_assemble(backbone, labelled, cache, options)
-                cache.update()
-        else:  # shards write disjoint part files and need no lock until the merge
-            _plan(cache, labelled, on_bad_image)
-            _embed_chunks(backbone, labelled.subset(cache.todo), cache, cache.pending_chunks(num_shards, shard), **options)
-            with cache.lock:
-                _plan(cache, labelled, on_bad_image)  # another shard may have merged meanwhile
-                if cache.pending_chunks():
-                    log.info("shard %s of %s done; the cache is assembled once every shard is", shard, num_shards)
-                    return None
-                if cache.todo:
-                    cache.assemble(num_shards=num_shards)
-                cache.update()
-        if cache.parts_dir.exists():  # left by a duplicated shard job that outlived the merge
-            cache.remove_parts()
+                _complete(cache, num_shards)
+        elif not _embed_shard(backbone, labelled, cache, options, num_shards, shard, on_bad_image):
+            return None
     result = cache.read()
     if result.skipped_ids:
         log.warning("%d unreadable image(s) skipped, e.g. %s (%s)", len(result.skipped_ids), result.skipped_ids[0],
@@ -141,6 +129,41 @@ def embed_images(backbone: Backbone, labelled: LabelledImages, cache_dir, batch_
                             f"{result.skipped_errors[0] if result.skipped_errors else 'no image'}); "
                             "check the files or set dataset.root")
     return result
+
+
+def _complete(cache: ImageCache, num_shards: int) -> None:
+    """Under the cache's lock: assemble the parts the plan needs (or name the missing shards), rewrite
+    a file whose entries changed, and drop parts folders left behind (by a kill between publishing the
+    file and removing its parts, or a duplicated shard job that outlived the merge)."""
+    if cache.todo:
+        cache.assemble(num_shards=num_shards)
+    cache.update()
+    cache.remove_parts()
+
+
+def _embed_shard(backbone, labelled: LabelledImages, cache: ImageCache, options: dict, num_shards: int, shard: int,
+                 on_bad_image: str) -> bool:
+    """Embed this shard's chunks; True when this job is the one that completed the cache (see
+    :func:`embed_images`)."""
+    _plan(cache, labelled, on_bad_image)
+    if not cache.todo:  # complete before this job started
+        if shard != 0:
+            log.info("cache %s is complete: shard %s of %s has nothing to embed; the job that completed it (shard 0 "
+                     "when it was complete before) runs the experiment", cache.path.name, shard, num_shards)
+            return False
+        with cache.lock:
+            _complete(cache, num_shards)
+        return True
+    # shards write disjoint part files and need no lock until the merge
+    _embed_chunks(backbone, labelled.subset(cache.todo), cache, cache.pending_chunks(num_shards, shard), **options)
+    with cache.lock:
+        _plan(cache, labelled, on_bad_image)
+        if cache.pending_chunks() or not cache.todo:
+            log.info("shard %s of %s done; %s", shard, num_shards, "the cache is assembled once every shard is"
+                     if cache.todo else "another shard job completed the cache meanwhile")
+            return False
+        _complete(cache, num_shards)
+    return True
 
 
 def _plan(cache: ImageCache, labelled: LabelledImages, on_bad_image: str) -> None:
@@ -264,7 +287,11 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
         writes = []
 
         def collect(indices: list[int], good: list[int], features) -> bool:
-            """Buffer one batch's rows; True once another job has completed the whole cache."""
+            """Buffer one batch's rows; True once another job has completed the whole cache. A part that
+            could not be written (a full disk) stops the run here, a batch after its write failed."""
+            for write in [w for w in writes if w.done()]:
+                writes.remove(write)
+                write.result()
             if features is not None:
                 for row, k in zip(features.float().cpu().numpy(), good):
                     buffers[chunk_of[indices[k]]]["rows"][indices[k]] = row

@@ -34,6 +34,7 @@ import shutil
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,20 +62,33 @@ def unique_temporary(final: Path) -> Path:
     return final.with_name(f".{final.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-def publish(data: bytes, final: Path) -> None:
-    """Write ``data`` to ``final`` atomically: a unique temporary file, fsync, rename. HDF5 files
-    are built in memory first and written here with plain file I/O, because the HDF5 library
-    does not survive a failed write (a full disk ended in a segmentation fault); here a full
-    disk is an OSError, and the temporary file is removed whatever happens."""
+@contextmanager
+def written(final: Path):
+    """A file handle whose bytes become ``final`` atomically when the block ends: a unique temporary
+    file, fsync, rename; the temporary file is removed whatever happens. A full disk fails the write
+    and again each close after it: that is one OSError naming ``final``, not three chained."""
     tmp = unique_temporary(final)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(tmp, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            if error.errno is None:
+                raise
+            raise OSError(error.errno, error.strerror, str(final)) from None
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def publish(data: bytes, final: Path) -> None:
+    """Write ``data`` to ``final`` atomically (see :func:`written`). HDF5 files are built in memory
+    first and written here with plain file I/O, because the HDF5 library does not survive a failed
+    write (a full disk ended in a segmentation fault); here a full disk is an OSError."""
+    with written(final) as handle:
+        handle.write(data)
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:
@@ -250,23 +264,16 @@ class ImageCache:
         if (start, end) not in self.chunks() or self.absorbed():
             return
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        final = self._part_path(start, end)
-        tmp = unique_temporary(final)
         try:
-            with open(tmp, "wb") as handle:
+            with written(self._part_path(start, end)) as handle:
                 np.savez(handle, ids=np.array(ids, dtype=str), embeddings=embeddings.astype(np.float32),
                          stamps=stamp_array(stamps or [UNKNOWN] * len(ids)),
                          skipped=np.array(skipped, dtype=str),
                          skipped_stamps=stamp_array(skipped_stamps or [UNKNOWN] * len(skipped)),
                          skipped_errors=np.array(skipped_errors or [""] * len(skipped), dtype=str))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
         except FileNotFoundError:
             if not self.absorbed():  # the parts folder vanished because another job assembled the cache
                 raise
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def missing_message(self, num_shards: int = 1) -> str | None:
         """None when every chunk has its part, else one line naming the missing shard(s) and

@@ -8,7 +8,7 @@ from indirect.errors import ConfigError
 
 BAD_IMAGE_POLICIES = ("skip", "fail")
 DEFAULTS = dict(batch_size="auto", num_workers="auto", on_bad_image="skip", chunk_size=2048, num_shards=1,
-                shard=None, decode="pil", jpeg_draft=False)
+                shard=None, decode="pil", jpeg_draft=False, merge_only=False)
 
 
 def _counted(value, minimum: int) -> bool:
@@ -19,7 +19,8 @@ def _shown(value) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard, decode, jpeg_draft) -> None:
+def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards, shard, decode, jpeg_draft,
+                  merge_only=False) -> None:
     """Raise :class:`ConfigError` for the first ``embed.*`` value at fault (unset keys of a config:
     :data:`DEFAULTS`, those of :func:`indirect.embedding.embed_images`)."""
     if not (batch_size in (None, "auto") or _counted(batch_size, 1)):
@@ -45,3 +46,7 @@ def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards,
     if decode == "device" and jpeg_draft:
         raise ConfigError("embed.decode=device with embed.jpeg_draft=true: reduced-scale decoding is PIL's; "
                           "set one of them")
+    if merge_only and shard is not None:
+        raise ConfigError(f"embed.merge_only=true with embed.shard={_shown(shard)}: a merge embeds nothing and "
+                          "needs every shard; set embed.shard=null to merge, or embed.merge_only=false to embed "
+                          f"shard {shard}")

@@ -1,8 +1,9 @@
 """The embeddings stage: cached image embeddings, the prompts' text embeddings, aligned labels.
 
 ``embed_shard`` is the sharded-extraction path: a job with ``embed.shard`` set embeds its slice
-of the cache and stops, unless its slice completed the cache, in which case it goes on with the
-experiment on the embeddings it just assembled (no second pass over the cache).
+of the cache and stops, unless it is the job that completed the cache (it merged the parts; shard 0
+over a cache complete before it started), in which case it goes on with the experiment on the
+embeddings it just assembled (no second pass over the cache): one job of a sweep runs it.
 """
 from __future__ import annotations
 
@@ -46,11 +47,14 @@ def image_embeddings(cfg: DictConfig, backbone, labelled) -> ImageEmbeddings | N
 
 def embed_shard(cfg: DictConfig, backbone, labelled, output_dir: Path) -> ImageEmbeddings | None:
     """Embed this job's shard before anything notion-specific is checked; the complete embeddings
-    when this shard finished the cache, else None (and ``shard.json`` in the run folder)."""
+    when this job completed the cache, else None (and ``shard.json`` in the run folder, which the
+    sweep report lists as a shard job)."""
+    from indirect.reporting.jobs import SHARD_FILE
+
     embedded = image_embeddings(cfg, backbone, labelled)
     if embedded is None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "shard.json").write_text(json.dumps({"shard": cfg.embed.shard, "num_shards": cfg.embed.num_shards}))
+        (output_dir / SHARD_FILE).write_text(json.dumps({"shard": cfg.embed.shard, "num_shards": cfg.embed.num_shards}))
     return embedded
 
 

@@ -6,10 +6,14 @@ for a multirun (Hydra's)::
     <multirun dir>/multirun.yaml              the sweep's config and command-line overrides
     <multirun dir>/.sweep_id                  this sweep's id (written by indirect.sweep_callbacks)
     <multirun dir>/<job number>/results.json  one run (see results.py)
+    <multirun dir>/<job number>/shard.json    a shard job's {"shard": k, "num_shards": n}
     <multirun dir>/<job number>/.hydra/overrides.yaml
     <multirun dir>/<job number>/.sweep_id     the id of the sweep that ran the job
 
-A job directory without results.json is *missing*; one holding an error file
+A job directory with ``shard.json`` and no results.json is a *shard* job (``embed.shard``): it
+embedded its slice of the image cache and left the experiment to the job that completed the
+cache; it is listed, neither as a result nor as a problem. Any other job directory without
+results.json is *missing*; one holding an error file
 (:data:`ERROR_FILES`, written by the pipeline when a job fails) or an unreadable results.json
 is *failed*; a job the sweep defines (Hydra's basic sweeper, read from multirun.yaml) that has
 no directory at all *never started*; a directory whose overrides or sweep id are not this
@@ -19,6 +23,7 @@ make a partial sweep look complete.
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +35,7 @@ from indirect.errors import ResultsError, SweepError
 from .results import load_results, validate_results
 
 ERROR_FILES = ("error.txt", "error.json", "ERROR")
+SHARD_FILE = "shard.json"
 SWEEP_ID_FILE = ".sweep_id"
 PROBLEM_STATUSES = ("missing", "failed", "not started", "stale")
 
@@ -40,7 +46,7 @@ class Job:
 
     name: str
     path: Path | None
-    status: str  # "ok" or one of PROBLEM_STATUSES
+    status: str  # "ok", "shard" or one of PROBLEM_STATUSES
     overrides: list[str] = field(default_factory=list)
     results: dict | None = None
     reason: str = ""
@@ -117,6 +123,16 @@ def error_reason(job_dir: Path) -> str | None:
     return None
 
 
+def shard_reason(job_dir: Path) -> str:
+    """What a shard job did, from its shard.json."""
+    try:
+        shard = json.loads((job_dir / SHARD_FILE).read_text())
+        which = f"shard {shard['shard']} of {shard['num_shards']}"
+    except (OSError, ValueError, TypeError, KeyError):
+        which = f"{SHARD_FILE} unreadable"
+    return f"{which}: embedding only; one job of a sharded sweep runs the experiment"
+
+
 def _stale_reason(number: int, overrides, expected, job_id, sweep_id) -> str | None:
     if expected is not None and number >= len(expected):
         return f"not a job of this sweep (multirun.yaml defines {len(expected)} job(s)); left by an earlier sweep"
@@ -151,6 +167,8 @@ def collect_jobs(multirun_dir) -> list[Job]:
         results_path = job_dir / "results.json"
         if reason is not None:
             job.status, job.reason = "failed", reason
+        elif not results_path.is_file() and (job_dir / SHARD_FILE).is_file():
+            job.status, job.reason = "shard", shard_reason(job_dir)
         elif not results_path.is_file():
             job.status, job.reason = "missing", "no results.json"
         else:

@@ -8,7 +8,8 @@ columns (also x100) and always has the same columns, so a spreadsheet can sort a
 Upper-bound methods (the oracle, which trains on the evaluation labels) are marked and
 explained in a footnote, so nobody reads them as competitors; methods the run's protocol does
 not apply (``not_applicable`` in results.json) show ``-`` and the reason; jobs without results
-(missing, failed, never started, stale) are listed under the table.
+(missing, failed, never started, stale) are listed under the table, and shard jobs (which only
+embedded a slice of the image cache) are counted and named above it.
 """
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ class Table:
     def problems(self) -> list[Job]:
         return [job for job in self.jobs if job.status in PROBLEM_STATUSES]
 
+    @property
+    def shards(self) -> list[Job]:
+        return [job for job in self.jobs if job.status == "shard"]
+
     def label_columns(self) -> list[str]:
         """Context columns whose value differs between rows, then ``method``."""
         varying = [c for c in CONTEXT_COLUMNS if len({row.context[c] for row in self.rows}) > 1]
@@ -78,7 +83,7 @@ def build_table(jobs: list[Job], metrics=None, heading: str | None = None) -> Ta
     finished = [job for job in jobs if job.status == "ok"]
     if metrics is None:
         metrics = ordered_metrics({m for job in finished for per in job.results["methods"].values() for m in per})
-    keys = [k for k in varying_keys(jobs) if k not in ("dataset", "notion")]
+    keys = [k for k in varying_keys([job for job in jobs if job.status != "shard"]) if k not in ("dataset", "notion")]
     rows = []
     for order, job in enumerate(finished):
         results = job.results
@@ -141,7 +146,7 @@ def status_line(jobs: list[Job]) -> str:
     counts = defaultdict(int)
     for job in jobs:
         counts[job.status] += 1
-    parts = [f"{counts[s]} {s}" for s in ("ok",) + PROBLEM_STATUSES if counts[s]]
+    parts = [f"{counts[s]} {s}" for s in ("ok", "shard") + PROBLEM_STATUSES if counts[s]]
     return f"{len(jobs)} job(s): " + ", ".join(parts)
 
 
@@ -158,6 +163,9 @@ def _cells(row: Row, metrics, pm: str = "±") -> list[str]:
 def _markdown(table: Table) -> str:
     columns = table.label_columns()
     lines = [f"# {table.heading}", "", status_line(table.jobs), ""] if table.heading else []
+    if table.shards:
+        lines += [f"Shard job(s) {', '.join(job.name for job in table.shards)}: embedding only (embed.shard); one job "
+                  "of a sharded sweep runs the experiment.", ""]
     lines += [f"**{caption(table)}**", ""]
     if protocol_line(table):
         lines += [protocol_line(table), ""]
@@ -176,7 +184,7 @@ def _markdown(table: Table) -> str:
             lines += ["| job | status | overrides | reason |", "|---|---|---|---|"]
             lines += [f"| {job.name} | {job.status} | {' '.join(job.overrides)} | {job.reason} |" for job in table.problems]
         else:
-            lines.append("None: every job wrote its results.json.")
+            lines.append("None: every job wrote its results.json" + (" or its shard." if table.shards else "."))
     return "\n".join(lines) + "\n"
 
 
@@ -204,7 +212,7 @@ def csv_rows(table: Table) -> tuple[list[str], list[list]]:
         rows.append([row.method, row.upper_bound, row.n_runs, *values, row.context["dataset"], row.context["notion"],
                      row.job.results.get("protocol", ""), row.job.results["backbone"], row.context["setting"],
                      row.job.name, status, row.not_applicable or ""])
-    for job in table.problems:
+    for job in table.problems + table.shards:
         rows.append(["", "", ""] + [None] * (2 * len(table.metrics))
                     + ["", "", "", "", " ".join(job.overrides), job.name, job.status, job.reason])
     return columns, rows
