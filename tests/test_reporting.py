@@ -396,6 +396,8 @@ def test_a_sharded_sweep_reports_one_result_and_its_shard_jobs(tmp_path, capsys)
     assert [(r["job"], r["reason"]) for r in rows if r["status"] == "shard"][0] == (
         "0", "shard 0 of 4: embedding only; one job of a sharded sweep runs the experiment")
     assert "job 0" not in (tmp_path / "m" / "report.tex").read_text()
+    plotted = plot_sweep(tmp_path / "m", "notion", tmp_path / "notion.png")
+    assert plotted.n_not_plotted == 0 and not plotted.notes
 
     spec = importlib.util.spec_from_file_location("report_script", Path(__file__).parents[1] / "scripts" / "report.py")
     script = importlib.util.module_from_spec(spec)

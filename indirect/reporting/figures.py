@@ -95,6 +95,11 @@ class SweepPlotted(NamedTuple):
     n_not_plotted: int
 
 
+def not_plotted(jobs: list[Job]) -> list[Job]:
+    """The jobs a partial sweep lacks (failed, missing, never started, stale); a shard job is none of them."""
+    return [job for job in jobs if job.status in PROBLEM_STATUSES]
+
+
 def not_plotted_note(jobs: list[Job]) -> str | None:
     """``1 of 4 jobs not plotted: 1 failed (max_prompts=40 seed=1)``, or None when every job is ok."""
     keys = varying_keys(jobs)
@@ -103,7 +108,7 @@ def not_plotted_note(jobs: list[Job]) -> str | None:
         left = [job_settings(job, keys) for job in jobs if job.status == status]
         if left:
             parts.append(f"{len(left)} {status} ({'; '.join(left)})")
-    n = sum(job.status != "ok" for job in jobs)
+    n = len(not_plotted(jobs))
     return f"{n} of {len(jobs)} jobs not plotted: {', '.join(parts)}" if n else None
 
 
@@ -213,7 +218,7 @@ def plot_sweep(multirun_dir, param: str, out_png, method: str = "indirect", metr
     footnote(fig, notes)
     fig.savefig(out_png, dpi=120)
     write_plot_table(out_png, rows)
-    return SweepPlotted(len(values), notes, len(every_job) - len(jobs))
+    return SweepPlotted(len(values), notes, len(not_plotted(every_job)))
 
 
 def footnote(fig: Figure, notes: list[str], width: int = 100) -> None:
