@@ -165,3 +165,24 @@ def test_dataloader_workers_start_inside_joblib_loky_workers():
 
     results = Parallel(n_jobs=2, backend="loky")(delayed(_loader_total)() for _ in range(2))
     assert results == [(2, max(1, cpu_count() // 2), 45)] * 2
+
+
+def test_the_shard_that_merged_runs_the_experiment_again_after_a_requeue(tmp_path, tiny, data):
+    """A merging shard job stopped before its results (SLURM requeue) finds the cache complete on its
+    next attempt: it must still be the one job that runs the experiment, not a shard job like the others."""
+    from omegaconf import OmegaConf
+
+    from indirect.experiment.embeddings import MERGED_FILE, embed_shard, experiment_done
+
+    def job(shard):
+        embed = {**SHARDED, "shard": shard}
+        return OmegaConf.create({"paths": {"cache_dir": str(tmp_path / "cache")}, "embed": embed})
+
+    runs = {s: tmp_path / f"run{s}" for s in range(3)}
+    assert [embed_shard(job(s), tiny, data, runs[s]) is not None for s in range(3)] == [False, False, True]
+    assert (runs[2] / MERGED_FILE).is_file() and not (runs[1] / MERGED_FILE).exists()
+    requeued = embed_shard(job(2), tiny, data, runs[2])          # killed during the experiment, started again
+    assert requeued is not None and len(requeued.ids) == len(data)
+    assert embed_shard(job(1), tiny, data, runs[1]) is None       # the others stay shard jobs
+    experiment_done(runs[2])
+    assert embed_shard(job(2), tiny, data, runs[2]) is None

@@ -58,7 +58,11 @@ def test_ivf_recall_is_calibrated_on_text_like_queries_too():
 
 
 def test_an_ivf_index_returns_k_neighbours_when_the_probed_cells_hold_fewer():
-    """30 neighbours asked of 60 vectors in 8 cells probed one at a time: 15 came back."""
+    """30 neighbours asked of 60 vectors in 8 cells probed one at a time: 15 came back. With
+    pytorch-metric-learning imported (it imports faiss.contrib.torch_utils, whose Index.search takes
+    no ``params``) as in a run that evaluated with pml."""
+    import faiss.contrib.torch_utils  # noqa: F401
+
     rng = np.random.default_rng(1)
     data = unit_rows(rng.standard_normal((60, 8)))
     index, info = build_index(data, exact_limit=10)

@@ -23,6 +23,7 @@ from indirect.metrics.evaluate import check_k_covers_classes, require_measurable
 from indirect.notions import Notion
 
 log = logging.getLogger(__name__)
+MERGED_FILE = "merged_shards.json"   # in the run folder of the shard job that completed the cache, until its results
 
 
 @dataclass
@@ -52,10 +53,24 @@ def embed_shard(cfg: DictConfig, backbone, labelled, output_dir: Path) -> ImageE
     from indirect.reporting.jobs import SHARD_FILE
 
     embedded = image_embeddings(cfg, backbone, labelled)
+    merged = output_dir / MERGED_FILE
+    if embedded is None and merged.is_file():
+        # this job completed the cache in an earlier attempt and was stopped before its results (a SLURM
+        # requeue): the experiment is still its to run, on the complete cache
+        log.info("shard %s completed the cache before it was stopped: running the experiment", cfg.embed.shard)
+        embedded = embed_images(backbone, labelled, cfg.paths.cache_dir,
+                                **{**OmegaConf.to_container(cfg.embed, resolve=True), "shard": None})
+    output_dir.mkdir(parents=True, exist_ok=True)
     if embedded is None:
-        output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / SHARD_FILE).write_text(json.dumps({"shard": cfg.embed.shard, "num_shards": cfg.embed.num_shards}))
+    else:
+        merged.write_text(json.dumps({"shard": cfg.embed.shard, "num_shards": cfg.embed.num_shards}))
     return embedded
+
+
+def experiment_done(output_dir: Path) -> None:
+    """The run wrote its results: a later attempt in this folder is no longer the shard that merged."""
+    (Path(output_dir) / MERGED_FILE).unlink(missing_ok=True)
 
 
 def aligned_labels(labels: pd.Series, ids: list[str]) -> tuple[list[int], np.ndarray]:

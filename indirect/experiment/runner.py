@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from indirect.datasets.base import LabelledImages
 from indirect.errors import ConfigError
 from indirect.experiment.conditional import is_conditional, run_conditional
-from indirect.experiment.embeddings import embed_inputs, embed_shard, image_embeddings
+from indirect.experiment.embeddings import embed_inputs, embed_shard, experiment_done, image_embeddings
 from indirect.experiment.evaluation import evaluate_methods
 from indirect.experiment.fitting import fit_methods
 from indirect.experiment.inputs import build, load_dataset, load_inputs
@@ -84,6 +84,7 @@ def run(cfg: DictConfig, tracker=None) -> tuple[dict, RunObjects | None]:
         results["analysis"], images = run_analyses(cfg.get("analysis"), objects)
     results["timings"] = dict(timer.seconds)
     write_results(results, output_dir, tracker, images)
+    experiment_done(output_dir)
     log.info(timer.summary())          # Hydra's console handler shows it; the run's log file keeps it
     return results, objects
 

@@ -126,13 +126,19 @@ def search_index(index: faiss.Index, query: np.ndarray, k: int) -> tuple[np.ndar
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     query = unit_rows(query)
+    calibrated = getattr(index, "nprobe", None)
     try:
         squared, rows = index.search(query, k)
-        nprobe = getattr(index, "nprobe", None)
+        nprobe = calibrated
+        # nprobe is set on the index and put back (not SearchParametersIVF: faiss.contrib.torch_utils,
+        # which pytorch-metric-learning imports, replaces Index.search by one without ``params``)
         while nprobe is not None and (rows[0] < 0).any() and nprobe < index.nlist:
             nprobe = min(2 * nprobe, index.nlist)
-            squared, rows = index.search(query, k, params=faiss.SearchParametersIVF(nprobe=nprobe))
+            index.nprobe = nprobe
+            squared, rows = index.search(query, k)
     finally:
+        if calibrated is not None:
+            index.nprobe = calibrated
         faiss.omp_set_num_threads(threads)
     keep = rows[0] >= 0
     return rows[0][keep], (squared[0][keep] / 2.0).astype(np.float64)
