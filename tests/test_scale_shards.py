@@ -1,4 +1,7 @@
 """Sharded extraction in one process: explicit merge, duplicated shards, automatic sizes."""
+import os
+import time
+
 import h5py
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ from conftest import write_image_folder
 from indirect.backbones.open_clip_backbone import OpenClipBackbone
 from indirect.datasets.folder import load_folder
 from indirect.embedding import embed_images
-from indirect.embedding import extract
+from indirect.embedding import extract, image_cache
 from indirect.embedding.extract import image_cache_for, resolve_batch_size, resolve_workers
 from indirect.embedding.image_cache import CacheError, ImageCache
 
@@ -77,6 +80,12 @@ def test_leftover_parts_are_removed_by_the_next_run(tmp_path, tiny, data, monkey
         assert embed_images(tiny, data, tmp_path, shard=2, **SHARDED) is not None
     assert len(list(pre_merge.glob("part_*.npz"))) == 3
     assert image_cache_for(tiny, data, tmp_path, chunk_size=2).parts_dir != pre_merge
+    # another plan's folder written to recently may be a shard job of another image set filling it: kept
+    embed_images(tiny, data, tmp_path, **SHARDED)
+    assert pre_merge.is_dir()
+    old = time.time() - image_cache.STALE_PARTS_S - 60
+    for path in [pre_merge, *pre_merge.iterdir()]:
+        os.utime(path, (old, old))
     embed_images(tiny, data, tmp_path, **SHARDED)
     assert not list(tmp_path.glob("*.parts-*"))
 
@@ -186,3 +195,28 @@ def test_the_shard_that_merged_runs_the_experiment_again_after_a_requeue(tmp_pat
     assert embed_shard(job(1), tiny, data, runs[1]) is None       # the others stay shard jobs
     experiment_done(runs[2])
     assert embed_shard(job(2), tiny, data, runs[2]) is None
+
+
+def test_a_sharded_sweep_that_varies_another_key_is_refused_before_embedding(tmp_path, tiny, data):
+    """notion=color,shape with 'embed.shard=range(2)': the job completing the cache ran color's
+    experiment, shape's never ran, and the report said every job finished (exit 0)."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from indirect.errors import ConfigError
+    from indirect.experiment.embeddings import embed_shard
+
+    def sweep(folder, task):
+        folder.mkdir()
+        (folder / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+            "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": None},
+            "overrides": {"task": task}}}))
+        return folder / "0"
+
+    cfg = OmegaConf.create({"paths": {"cache_dir": str(tmp_path / "cache")}, "embed": {**SHARDED, "shard": 0}})
+    mixed = sweep(tmp_path / "mixed", ["notion=color,shape", "embed.num_shards=3", "embed.shard=range(3)"])
+    with pytest.raises(ConfigError, match=r"^this sharded sweep also varies notion: .* then sweep notion=\.\.\. without"):
+        embed_shard(cfg, tiny, data, mixed)
+    assert not (tmp_path / "cache").exists()                                   # refused before embedding
+    alone = sweep(tmp_path / "alone", ["notion=color", "embed.num_shards=3", "embed.shard=range(3)"])
+    assert embed_shard(cfg, tiny, data, alone) is None                           # shard 0 of 3: not complete yet

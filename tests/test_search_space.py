@@ -160,3 +160,19 @@ def test_a_file_changed_since_the_space_was_saved_is_embedded_afresh(shapes, tmp
         ids, distances = space.search(query, 3)
         assert ids[0] == other and changed not in ids and distances[0] < 1e-5  # the same pixels as 'other'
     np.testing.assert_allclose(space.query_vector("blue/img_02.png", "raw")[0], space.raw[space.ids.index("blue/img_02.png")])
+
+
+def test_a_touched_file_of_a_space_loaded_without_its_backbone_still_answers_by_id(shapes, tmp_path, caplog):
+    """A space built with a backbone object has none to rebuild after load: a touch (git checkout, cp
+    without -p) made every id query of that file a BackboneError; the stored embedding answers, with a warning."""
+    import os
+
+    root = tmp_path / "photos"
+    shutil.copytree(shapes["root"], root)
+    fit(shapes, root).save(tmp_path / "space")
+    space = NotionSpace.load(tmp_path / "space")
+    before = space.search("red/img_01.png", 3)[0]
+    os.utime(root / "red/img_01.png", ns=(1, 1))
+    with caplog.at_level("WARNING"):
+        assert space.search("red/img_01.png", 3)[0] == before
+    assert "changed since the space was saved and the space has no backbone" in caplog.text

@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ STR = h5py.string_dtype()
 PART = re.compile(r"part_(\d+)_(\d+)\.npz$")
 STAMP = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("sha1", "S40"), ("racy", "u1"), ("ctime_ns", "<i8")])
 UNREADABLE = (OSError, KeyError, ValueError, EOFError, TypeError)  # h5py/zip/npz errors of a damaged file
+STALE_PARTS_S = 3600   # another plan's parts folder untouched this long is left over, not being filled
 
 
 class PartsMissing(CacheError):
@@ -293,9 +295,13 @@ class ImageCache:
                 f"{self.parts_dir} ({where})")
 
     def remove_parts(self) -> None:
-        """Drop every parts folder of this cache: this plan's, and those of plans made stale by changed files."""
+        """Drop this plan's parts folder, and those of other plans (made stale by changed files, or left by
+        a kill between publishing the file and this cleanup) once nothing was written to them for
+        ``STALE_PARTS_S``: a shard job of another image set of this cache may still be filling one."""
+        now = time.time()
         for folder in self.cache_dir.glob(f"{self.stem}.parts-*"):
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder == self.parts_dir or now - _last_write(folder) >= STALE_PARTS_S:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _read_part(self, start: int, end: int) -> dict[str, Entry]:
         path = self._part_path(start, end)
@@ -372,3 +378,11 @@ class ImageCache:
         embeddings = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
         return ImageEmbeddings(ids=good, embeddings=embeddings, skipped_ids=bad, path=self.path,
                                skipped_errors=[self.entries[i].error for i in bad])
+
+
+def _last_write(folder: Path) -> float:
+    """The newest modification time of ``folder`` and its files (0 when it vanished meanwhile)."""
+    try:
+        return max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir()])
+    except OSError:
+        return 0.0

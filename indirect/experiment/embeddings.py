@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from indirect.embedding import embed_images, embed_texts
 from indirect.embedding.image_cache import ImageEmbeddings
+from indirect.errors import ConfigError
 from indirect.experiment.inputs import Inputs
 from indirect.metrics.evaluate import check_k_covers_classes, require_measurable
 from indirect.notions import Notion
@@ -50,8 +51,13 @@ def embed_shard(cfg: DictConfig, backbone, labelled, output_dir: Path) -> ImageE
     """Embed this job's shard before anything notion-specific is checked; the complete embeddings
     when this job completed the cache, else None (and ``shard.json`` in the run folder, which the
     sweep report lists as a shard job)."""
-    from indirect.reporting.jobs import SHARD_FILE
+    from indirect.reporting.jobs import SHARD_FILE, swept_keys
 
+    others = [key for key in swept_keys(output_dir.parent) if key != "embed.shard"]
+    if others:
+        raise ConfigError(f"this sharded sweep also varies {', '.join(others)}: one job per cache runs the experiment "
+                          f"(the one that completes it), so the other {others[0]} values would never run; embed first "
+                          f"(embed.num_shards=N 'embed.shard=range(N)' alone), then sweep {others[0]}=... without embed.shard")
     embedded = image_embeddings(cfg, backbone, labelled)
     merged = output_dir / MERGED_FILE
     if embedded is None and merged.is_file():

@@ -62,12 +62,17 @@ class Job:
 
 def varying_keys(jobs: list[Job]) -> list[str]:
     """Override keys whose value differs between jobs (or that some jobs lack), sorted."""
+    values = _values_by_key(job.overrides for job in jobs)
+    return sorted(k for k, v in values.items() if len(v) > 1 or any(job.override(k) is None for job in jobs))
+
+
+def _values_by_key(override_lists) -> dict[str, set[str]]:
     values = defaultdict(set)
-    for job in jobs:
-        for item in job.overrides:
+    for overrides in override_lists:
+        for item in overrides:
             key, _, value = item.partition("=")
             values[key.lstrip("+~")].add(value)
-    return sorted(k for k, v in values.items() if len(v) > 1 or any(job.override(k) is None for job in jobs))
+    return values
 
 
 def job_settings(job: Job, keys: list[str]) -> str:
@@ -99,6 +104,13 @@ def _expected_overrides(multirun_dir: Path) -> list[list[str]] | None:
         return BasicSweeper.split_arguments(parsed, None)[0]
     except Exception:  # an unusual multirun.yaml only costs the "never started" and "stale" checks
         return None
+
+
+def swept_keys(multirun_dir: Path) -> list[str]:
+    """The keys whose value differs between the jobs ``multirun_dir/multirun.yaml`` defines (empty when
+    there is none or it cannot be read): what a job can know of its sweep before the others ran."""
+    values = _values_by_key(_expected_overrides(Path(multirun_dir)) or [])
+    return sorted(k for k, v in values.items() if len(v) > 1)
 
 
 def _read_overrides(job_dir: Path) -> list[str] | None:

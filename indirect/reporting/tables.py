@@ -133,7 +133,8 @@ def runs_note(table: Table) -> str:
     if len(counts) <= 1:
         return f"Values ×100, mean ± population std over {counts[0] if counts else 0} run(s)."
     return (f"Values ×100, mean ± population std over {counts[0]}–{counts[-1]} run(s) per method (n_runs in the CSV)"
-            + ("; a value without ± is a single run (a method that does not depend on the seed)." if counts[0] == 1
+            + ("; a value without ± is a single run (e.g. a method that does not depend on the seed, fitted once)."
+               if counts[0] == 1
                else "."))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -29,6 +30,7 @@ from indirect.embedding.images import stat_stamp, to_rgb
 from indirect.prompts.builder import require_two_prompts
 from indirect.search.index import EXACT_LIMIT, IndexInfo, build_index, load_index, save_index, search_index
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 SPACES = ("projected", "raw")
 PROTOCOL = ("zero-shot: the projector is fitted on the prompts' text embeddings only (no image, no label); "
@@ -134,6 +136,10 @@ class NotionSpace:
         kind, value = self._resolve(query)
         if kind == "row":
             changed = self.changed_file(value)
+            if changed is not None and self._backbone is None and not self.backbone_info.get("config"):
+                log.warning("%s changed since the space was saved and the space has no backbone to embed it again: "
+                            "the stored embedding is used (NotionSpace.load(dir, backbone=...) embeds the file)", changed)
+                changed = None
             if changed is None:
                 return (self.projected if space == "projected" else self.raw)[value], value
             raw = self.embed_file(changed)
