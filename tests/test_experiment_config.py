@@ -25,6 +25,12 @@ def test_selection_puts_the_projector_first_then_clip_then_compare_with_once(tmp
                                          ("methods.random", False)]
 
 
+def test_a_bare_compare_with_name_is_a_list_of_one(tmp_path):
+    cfg = compose_config(tmp_path, "compare_with=pca")
+    validate(cfg)
+    assert keys(select_methods(cfg)) == [("projector", False), ("methods.clip", False), ("methods.pca", False)]
+
+
 def test_a_compared_method_configured_like_the_projector_is_not_fitted_twice(tmp_path):
     same = compose_config(tmp_path, "projector=pca", "compare_with=[pca]")
     assert keys(select_methods(same)) == [("projector", False), ("methods.clip", False)]

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from indirect.errors import ConfigError
+from indirect.experiment.validation import compared
 from indirect.projectors import Ignore
 
 REFERENCE = "clip"  # the raw backbone: every run reports it
@@ -56,7 +57,7 @@ def select_methods(cfg: DictConfig) -> list[MethodSpec]:
     if cfg.get("ignore"):
         specs.append(MethodSpec("projector", cfg.projector))
     taken = {spec.name(spec.build(0)) for spec in specs}
-    for name in dict.fromkeys([REFERENCE, *(str(n) for n in cfg.get("compare_with") or [])]):
+    for name in dict.fromkeys([REFERENCE, *compared(cfg)]):
         if name not in cfg.methods:
             raise ConfigError(f"compare_with: unknown method '{name}'; known: {', '.join(cfg.methods)}")
         if plain(cfg.methods[name]) != plain(cfg.projector):

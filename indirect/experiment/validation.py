@@ -57,12 +57,18 @@ def _validate(cfg: DictConfig) -> None:
     check_options(**{key: OmegaConf.select(cfg, f"embed.{key}", default=default, throw_on_missing=True)
                      for key, default in EMBED_DEFAULTS.items()})
     known = list(cfg.get("methods") or {})
-    for name in cfg.get("compare_with") or []:
+    for name in compared(cfg):
         if str(name) not in known:
             raise ConfigError(f"compare_with: unknown method '{name}'; known: {', '.join(known)}")
     ignore = cfg.get("ignore")
     if ignore is not None and str(ignore) == str(cfg.notion.name):
         raise ConfigError(f"ignore={ignore} is the run's own notion; ignore another notion of the dataset")
+
+
+def compared(cfg: DictConfig) -> list[str]:
+    """``compare_with``'s method names; a bare name (``compare_with=clip``) is a list of one."""
+    names = cfg.get("compare_with") or []
+    return [str(names)] if isinstance(names, str) else [str(name) for name in names]
 
 
 def validate_retrieval(cfg: DictConfig) -> None:
