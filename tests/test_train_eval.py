@@ -196,6 +196,17 @@ def test_an_unknown_key_is_one_line_naming_the_fix(tmp_path):
     assert_one_line_error(proc, "notion.name has no value (???); set notion.name=<value> on the command line")  # names it
 
 
+def test_ignore_prompts_keys_are_set_without_plus_and_a_misspelled_one_is_refused():
+    from indirect.experiment.overrides import check_overrides
+
+    check_overrides(["ignore=color", "ignore_prompts.vocabulary=[red,blue]", "ignore_prompts.templates=['a {}']"], CONF)
+    for override in ("ignore_prompts.vocab=[red]", "ignore_prompts={vocab:[red]}",
+                     "ignore_prompts={vocabulary:[red],templats:['x {}']}"):
+        with pytest.raises(UserError, match=r"^ignore_prompts.(vocab|templats) is not a key of ignore_prompts; "
+                                            r"did you mean (vocabulary|templates)\? it has: templates, vocabulary$"):
+            check_overrides(["ignore=color", override], CONF)
+
+
 def test_a_sweep_preset_without_multirun_says_its_sweep_did_not_run(tmp_path):
     proc = run_train_eval(tmp_path, "experiment=sweep_prompts", "dataset.n_images=60", "logger=none",
                           "backbone=tiny", "n_components=8", "analysis=none")

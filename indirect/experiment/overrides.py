@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from indirect.errors import ConfigError
 
+CLOSED = ("prompts", "ignore_prompts")  # nodes whose keys are all there: an added one is refused later
 RERUN_FLAGS = ("--config-path", "-cp", "--config-dir", "-cd", "--config-name", "-cn")
 
 
@@ -34,6 +35,9 @@ def check_overrides(arguments: list[str], conf_dir: Path, config_name: str = "tr
         config = _compose(conf_dir, config_name, [f"{o.key_or_group}={_choices(o)[0]}" for o in groups])
         for override in keys if config is not None else []:
             _check_key(override.key_or_group, config)
+            value = None if override.is_sweep_override() else override.value()
+            for leaf in value if isinstance(value, dict) else []:  # key={a: 1}: each of its keys
+                _check_key(f"{override.key_or_group}.{leaf}", config)
 
 
 def _group_folder(override, conf_dir: Path) -> Path | None:
@@ -83,8 +87,8 @@ def _check_key(key: str, config: DictConfig) -> None:
     close = difflib.get_close_matches(leaf, keys, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     where = parent_key or "the config"
-    raise ConfigError(f"{key} is not a key of {where}; {hint}it has: {', '.join(keys)}; "
-                      f"to add one, write +{key}=<value>")
+    add = "" if parent_key in CLOSED else f"; to add one, write +{key}=<value>"
+    raise ConfigError(f"{key} is not a key of {where}; {hint}it has: {', '.join(keys)}{add}")
 
 
 def check_launcher(arguments: list[str]) -> None:

@@ -5,6 +5,8 @@ so a malformed override costs no dataset scan, no model load and no traceback.
 """
 from __future__ import annotations
 
+import difflib
+
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
@@ -13,6 +15,7 @@ from indirect.errors import ConfigError
 
 EVALUATION_BACKENDS = ("exact", "pml")
 K_WORDS = ("max_bin_count",)
+PROMPT_KEYS = ("templates", "vocabulary")
 
 
 def integer(cfg: DictConfig, key: str, minimum: int | None = None, allow_none: bool = False) -> int | None:
@@ -56,6 +59,7 @@ def _validate(cfg: DictConfig) -> None:
         validate_retrieval(cfg)
     check_options(**{key: OmegaConf.select(cfg, f"embed.{key}", default=default, throw_on_missing=True)
                      for key, default in EMBED_DEFAULTS.items()})
+    prompt_keys(cfg)
     known = list(cfg.get("methods") or {})
     for name in compared(cfg):
         if str(name) not in known:
@@ -63,6 +67,18 @@ def _validate(cfg: DictConfig) -> None:
     ignore = cfg.get("ignore")
     if ignore is not None and str(ignore) == str(cfg.notion.name):
         raise ConfigError(f"ignore={ignore} is the run's own notion; ignore another notion of the dataset")
+
+
+def prompt_keys(cfg: DictConfig) -> None:
+    """``prompts`` and ``ignore_prompts`` hold templates and vocabulary only: another key (an added
+    ``+ignore_prompts.vocab``) would be dropped without a word."""
+    for node in ("prompts", "ignore_prompts"):
+        value = cfg.get(node)
+        extra = [str(key) for key in (value.keys() if isinstance(value, DictConfig) else []) if key not in PROMPT_KEYS]
+        if extra:
+            close = difflib.get_close_matches(extra[0], PROMPT_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(f"{node}.{extra[0]} is not a key of {node}; {hint}it has: {', '.join(PROMPT_KEYS)}")
 
 
 def compared(cfg: DictConfig) -> list[str]:
