@@ -126,6 +126,18 @@ def test_validation_refuses_each_malformed_value_in_one_line(tmp_path, override,
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_cache_or_data_path_that_is_a_file_is_one_line(tmp_path):
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    for key, value, message in [("paths.cache_dir", image, f"paths.cache_dir={image} is a file, not a folder; "
+                                                           "set paths.cache_dir=<a folder>"),
+                                ("paths.data_dir", image / "data", f"paths.data_dir={image}/data is not a folder: "
+                                                                 f"{image} is a file; set paths.data_dir=<a folder>")]:
+        with pytest.raises(ConfigError) as caught:
+            validate(compose_config(tmp_path, f"{key}={value}"))
+        assert str(caught.value) == message
+
+
 def test_the_default_config_is_valid(tmp_path):
     validate(compose_config(tmp_path))
 

@@ -6,6 +6,7 @@ so a malformed override costs no dataset scan, no model load and no traceback.
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
@@ -60,6 +61,8 @@ def _validate(cfg: DictConfig) -> None:
     check_options(**{key: OmegaConf.select(cfg, f"embed.{key}", default=default, throw_on_missing=True)
                      for key, default in EMBED_DEFAULTS.items()})
     prompt_keys(cfg)
+    for key in ("paths.cache_dir", "paths.data_dir"):
+        folder(cfg, key)
     known = list(cfg.get("methods") or {})
     for name in compared(cfg):
         if str(name) not in known:
@@ -67,6 +70,17 @@ def _validate(cfg: DictConfig) -> None:
     ignore = cfg.get("ignore")
     if ignore is not None and str(ignore) == str(cfg.notion.name):
         raise ConfigError(f"ignore={ignore} is the run's own notion; ignore another notion of the dataset")
+
+
+def folder(cfg: DictConfig, key: str) -> None:
+    """``cfg.<key>`` is a folder, or one that can be made: no file where it or a parent would be."""
+    value = OmegaConf.select(cfg, key, default=None)
+    path = Path(str(value)) if value is not None else None
+    file = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None) if path else None
+    if file is not None:
+        where = "" if file == path else f": {file} is a file"
+        raise ConfigError(f"{key}={value} {'is a file, not a folder' if file == path else 'is not a folder'}{where}; "
+                          f"set {key}=<a folder>")
 
 
 def prompt_keys(cfg: DictConfig) -> None:
