@@ -56,7 +56,8 @@ def test_class_subfolders_still_label_and_folders_mode_takes_the_first_folder(tm
     assert labels["red/deeper/x.png"] == "red" and len(labels) == 7
     assert list(load_folder(root).labels.columns) == []  # auto: not every image at <root>/<label>/<image>
     shutil.copy(root / "red" / "0.png", root / "loose.png")
-    with pytest.raises(DatasetError, match="1 image\\(s\\) sit directly in"):
+    with pytest.raises(DatasetError, match="1 image\\(s\\) sit directly in .*move them into class folders "
+                                           "<root>/<label>/<image>, or set dataset.labels=none to search them"):
         load_folder(root, labels="folders")
     with pytest.raises(DatasetError, match="labels='bogus'"):
         load_folder(root, labels="bogus")
@@ -67,6 +68,20 @@ def test_a_tree_without_images_is_one_line(tmp_path):
     (tmp_path / "empty" / "sub" / "a.txt").write_text("x")
     with pytest.raises(DatasetError, match="no images .* found under") as error:
         load_folder(tmp_path / "empty")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ('path,label\n"red/0.png,red\n', r"labels.csv cannot be read as a CSV \(Error tokenizing data.*\); fix the file"),
+    ("path,label\n", r"labels.csv lists no images \(a header, no rows\); add one row per image"),
+    ("path,label\nred/0.png,red\nblue/0.png,blue\n./red/0.png,red\n",
+     r"labels.csv lists 1 image\(s\) more than once, e.g. red/0.png; keep one row per image"),
+])
+def test_an_unreadable_empty_or_repeating_csv_is_one_line_naming_it(tmp_path, rows, message):
+    root = write_image_folder(tmp_path / "photos", per_class=1)
+    (root / "labels.csv").write_text(rows)
+    with pytest.raises(DatasetError, match=message) as error:
+        load_folder(root, csv="labels.csv")
     assert "\n" not in str(error.value)
 
 

@@ -81,7 +81,8 @@ def _from_tree(root: Path, mode: str) -> LabelledImages:
     depths = {len(Path(i).parts) for i in ids}
     if mode == "folders" and 1 in depths:
         raise DatasetError(f"dataset 'folder': dataset.labels=folders but {sum(len(Path(i).parts) == 1 for i in ids)} "
-                           f"image(s) sit directly in {root}, outside any class folder; move them or set dataset.labels=auto")
+                           f"image(s) sit directly in {root}, outside any class folder; move them into class folders "
+                           "<root>/<label>/<image>, or set dataset.labels=none to search them unlabelled with scripts/search.py")
     labelled_by_folder = mode == "folders" or (mode == "auto" and depths == {2})
     if labelled_by_folder:
         table = pd.DataFrame({"label": [Path(i).parts[0] for i in ids]}, index=ids)
@@ -96,15 +97,25 @@ def _from_tree(root: Path, mode: str) -> LabelledImages:
 def _from_csv(root: Path, csv_path: Path, path_column: str) -> LabelledImages:
     if not csv_path.is_file():
         raise DatasetError(f"dataset 'folder': CSV {csv_path} not found; set dataset.csv=<file> or leave it null for a folder tree")
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DatasetError(f"dataset 'folder': {csv_path} cannot be read as a CSV ({str(error).strip().splitlines()[0]}); "
+                           "fix the file (a quote left open?) or set dataset.csv=<another file>") from None
     if path_column not in table.columns:
         raise DatasetError(
             f"dataset 'folder': {csv_path} has no column '{path_column}' (columns: {', '.join(table.columns)}); "
             "set dataset.path_column=<column>"
         )
     raw = table.pop(path_column).tolist()
+    if not raw:
+        raise DatasetError(f"dataset 'folder': {csv_path} lists no images (a header, no rows); add one row per image")
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in raw]
     ids = [Path(p).as_posix() for p in raw]
+    twice = pd.Series(ids)[pd.Series(ids).duplicated()].tolist()
+    if twice:
+        raise DatasetError(f"dataset 'folder': {csv_path} lists {len(twice)} image(s) more than once, e.g. {twice[0]}; "
+                           "keep one row per image")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise DatasetError(f"dataset 'folder': {len(missing)} image(s) listed in {csv_path} do not exist, e.g. {missing[0]}; "
