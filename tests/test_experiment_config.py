@@ -114,6 +114,8 @@ def test_unknown_notions_missing_columns_and_vocabularies_are_one_line():
     ("embed.batch_size=0", "embed.batch_size=0 is not a positive number of images per forward pass; set embed.batch_size=<integer >= 1> or auto"),
     ("compare_with=[nope]", "compare_with: unknown method 'nope'; known: clip,"),
     ("max_prompts=0", "max_prompts=0 must be >= 1"),
+    ("embed.jpeg_draft=fasle", "embed.jpeg_draft='fasle' is not a boolean; set embed.jpeg_draft=true or false"),
+    ("embed.merge_only=maybe", "embed.merge_only='maybe' is not a boolean; set embed.merge_only=true or false"),
     ("+ignore_prompts.vocab=[red]", "ignore_prompts.vocab is not a key of ignore_prompts; did you mean vocabulary?"),
     ("+prompts.templats=[x]", "prompts.templats is not a key of prompts; did you mean templates?"),
     ("ignore=color", "ignore=color is the run's own notion"),

@@ -23,6 +23,9 @@ def check_options(batch_size, num_workers, on_bad_image, chunk_size, num_shards,
                   merge_only=False) -> None:
     """Raise :class:`ConfigError` for the first ``embed.*`` value at fault (unset keys of a config:
     :data:`DEFAULTS`, those of :func:`indirect.embedding.embed_images`)."""
+    for key, value in (("jpeg_draft", jpeg_draft), ("merge_only", merge_only)):
+        if not isinstance(value, bool):  # 'fasle' would be a true string (and another cache)
+            raise ConfigError(f"embed.{key}={_shown(value)} is not a boolean; set embed.{key}=true or false")
     if not (batch_size in (None, "auto") or _counted(batch_size, 1)):
         raise ConfigError(f"embed.batch_size={_shown(batch_size)} is not a positive number of images per forward "
                           "pass; set embed.batch_size=<integer >= 1> or auto")
