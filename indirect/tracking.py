@@ -75,9 +75,10 @@ class WandbTracker(NoTracker):
                                   reinit="finish_previous", settings=wandb.Settings(init_timeout=self.init_timeout))
         except Exception as error:  # no network, no login, a server error: the run goes on without W&B
             first_line = (str(error).strip().splitlines() or [""])[0]
-            log.warning("W&B (mode=%s) could not start a run (it gives up after %g s); nothing is logged to W&B, local "
-                        "results are kept (logger.mode=offline logs now, `wandb sync` uploads later) [%s: %s]",
-                        self.mode, self.init_timeout, type(error).__name__, first_line)
+            waited = f" (it gives up after {self.init_timeout:g} s)" if "timed out" in first_line.lower() else ""
+            log.warning("W&B (mode=%s) could not start a run%s; nothing is logged to W&B, local results are kept "
+                        "(logger.mode=offline logs now, `wandb sync` uploads later) [%s: %s]",
+                        self.mode, waited, type(error).__name__, first_line)
             self.run = None
 
     @_guarded

@@ -86,6 +86,19 @@ def test_online_wandb_without_a_server_gives_up_after_init_timeout_in_one_line(t
     tracker.finish()  # nothing to finish, nothing raised
 
 
+def test_online_wandb_without_an_api_key_does_not_claim_a_timeout(tmp_path, monkeypatch, caplog):
+    import wandb
+
+    def init(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", init)
+    WandbTracker(mode="online").start({"seed": 0}, tmp_path, tags=[], name="run")
+    warning = next(r.getMessage() for r in caplog.records if r.name == "indirect.tracking")
+    assert "gives up" not in warning and "could not start a run; nothing is logged" in warning
+    assert warning.endswith("[UsageError: No API key configured. Use `wandb login` to log in.]")
+
+
 @pytest.mark.slow
 def test_online_wandb_against_an_unreachable_server_keeps_the_run(tmp_path):
     # Nothing listens on port 9: W&B retries until its init_timeout, as it does without network.
