@@ -105,3 +105,36 @@ def test_six_field_attribute_lines_are_read(tmp_path):
     lines = (root / "CUB_200_2011" / "attributes" / "image_attribute_labels.txt").read_text().splitlines()
     assert sorted({len(line.split()) for line in lines}) == [5, 6]
     assert load_cub200(root).labels.iloc[0]["primary_color"] == "black"
+
+
+@pytest.mark.parametrize("damage, expected", [
+    # an evaluation image (6, class 101) without its class line was dropped in silence: 6 images, not 7
+    ("no class line", r"image_class_labels.txt: 1 image\(s\) of images.txt have no class line, e.g. image 6 "
+                      r"\(101.White_Pelican/White_Pelican_0006.jpg\)"),
+    # a second line for image 6 silently replaced its path (or its class) with the later one
+    ("image listed twice", r"images.txt line 12: 6 is listed twice \(line 6 and line 12\); keep one line per id"),
+    ("class listed twice", r"image_class_labels.txt line 12: 6 is listed twice \(line 6 and line 12\)"),
+])
+def test_images_are_never_dropped_or_relabelled_in_silence(tmp_path, damage, expected):
+    root = make_cub200(tmp_path)
+    base = root / "CUB_200_2011"
+    if damage == "no class line":
+        path = base / "image_class_labels.txt"
+        path.write_text(path.read_text().replace("6 101\n", ""))
+    elif damage == "image listed twice":
+        _append(base / "images.txt", "6 150.Sage_Thrasher/Sage_Thrasher_0008.jpg\n")
+    else:
+        _append(base / "image_class_labels.txt", "6 150\n")
+    with pytest.raises(DatasetError, match=expected) as error:
+        load_cub200(root)
+    assert "\n" not in str(error.value)
+
+
+def test_bom_and_windows_line_endings_read_as_the_official_files(tmp_path):
+    """A UTF-8 BOM (Notepad) made classes.txt's first id '\\ufeff1' and refused it as a header line."""
+    root = make_cub200(tmp_path)
+    expected = load_cub200(root)
+    for path in [*(root / "CUB_200_2011").glob("*.txt"), root / "attributes.txt"]:
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    data = load_cub200(root)
+    assert data.ids == expected.ids and data.labels.equals(expected.labels)

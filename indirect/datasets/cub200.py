@@ -47,6 +47,11 @@ def load_cub200(root) -> LabelledImages:
     folders = _numbered(base / "classes.txt", "<class_id> <001.Black_footed_Albatross>")
     paths = {image: path for image, (_, path) in _two_columns(base / "images.txt").items()}
     class_of = _class_of(base / "image_class_labels.txt", folders)
+    unclassed = [image for image in paths if image not in class_of]
+    if unclassed:   # never dropped in silence: it may be an evaluation image
+        raise refuse(NAME, base / "image_class_labels.txt", f"{len(unclassed)} image(s) of images.txt have no class line, "
+                     f"e.g. image {unclassed[0]} ({paths[unclassed[0]]})", "every image needs an '<image_id> <class_id>' "
+                     f"line; re-extract CUB_200_2011/ from one archive ({SOURCE})")
     class_ids = sorted(folders)
     first_eval_class = class_ids[len(class_ids) // 2]
     species = {class_id: species_name(folder) for class_id, folder in folders.items()}
@@ -86,11 +91,15 @@ def attribute_value(attribute_name: str) -> str:
 
 
 def _two_columns(path: Path) -> dict[str, tuple[int, str]]:
-    """``<key> <rest>`` lines as {key: (line number, rest)}; lines with one field are skipped."""
+    """``<key> <rest>`` lines as {key: (line number, rest)}; lines with one field are skipped, a UTF-8 BOM
+    is ignored, and a key listed twice is refused (which of its lines holds the truth is unknowable)."""
     rows = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         parts = line.split(maxsplit=1)
         if len(parts) == 2:
+            if parts[0] in rows:
+                raise refuse(NAME, path, f"{parts[0]} is listed twice (line {rows[parts[0]][0]} and line {number})",
+                             f"keep one line per id; re-extract the file from the official archive ({SOURCE})", number)
             rows[parts[0]] = (number, parts[1].strip())
     return rows
 
