@@ -107,3 +107,26 @@ def test_category_names_and_indices_follow_the_list(tmp_path):
     data = load_deepfashion(make_deepfashion(tmp_path))
     assert data.labels.loc["img/Item_Tee_3/img_00000007.jpg", ["category", "category_type"]].tolist() == ["Tee", "upper"]
     assert data.labels.loc["img/Item_Jeans_1/img_00000003.jpg", "category_type"] == "lower"
+
+
+def test_bom_and_windows_line_endings_read_as_the_official_files(tmp_path):
+    """A UTF-8 BOM made test.txt's first id '\\ufeffimg/...' (an image that does not exist, later skipped as
+    unreadable) and the other files' first value a refused non-integer."""
+    root = make_deepfashion(tmp_path)
+    expected = load_deepfashion(root)
+    for path in (root / "Anno_fine").glob("*.txt"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    data = load_deepfashion(root)
+    assert data.ids == expected.ids and data.labels.equals(expected.labels)
+    assert all(path.exists() for path in data.paths)
+
+
+def test_image_listed_twice_in_test_txt_names_the_file_and_lines(tmp_path):
+    root = make_deepfashion(tmp_path)
+    path = root / "Anno_fine" / "test.txt"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[0], *lines[2:]]) + "\n")
+    with pytest.raises(DatasetError, match=rf"test.txt line 2: {lines[0]} is listed twice \(line 1 and line 2\); "
+                                           r"keep one line per image") as error:
+        load_deepfashion(root)
+    assert "\n" not in str(error.value)

@@ -54,7 +54,7 @@ def load_deepfashion(root) -> LabelledImages:
                                f"(download: {SOURCE})")
     categories = _name_list(annotations / "list_category_cloth.txt", "category")
     attributes = [name for name, _ in _name_list(annotations / "list_attr_cloth.txt", "attribute")]
-    ids = [line for _, line in _lines(annotations / "test.txt")]
+    ids = _image_list(annotations / "test.txt")
     category_index = _category_indices(annotations / "test_cate.txt", len(categories))
     attribute_rows = [[integer(value, NAME, annotations / "test_attr.txt", number, "attribute flag", ATTR_FIX)
                        for value in line.split()] for number, line in _lines(annotations / "test_attr.txt")]
@@ -91,8 +91,21 @@ def _single(row, names: list[str]):
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, stripped text) of the non-blank lines."""
-    return [(number, line.strip()) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    """(line number, stripped text) of the non-blank lines; a UTF-8 BOM is not part of the first line."""
+    return [(number, line.strip()) for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1)
+            if line.strip()]
+
+
+def _image_list(path: Path) -> list[str]:
+    """The image paths of test.txt; a path listed twice is refused with both line numbers."""
+    seen: dict[str, int] = {}
+    for number, line in _lines(path):
+        if line in seen:
+            raise refuse(NAME, path, f"{line} is listed twice (line {seen[line]} and line {number})",
+                         "keep one line per image, with test_cate.txt and test_attr.txt aligned to it (as in the "
+                         f"official Anno_fine/, {SOURCE})", number)
+        seen[line] = number
+    return list(seen)
 
 
 def _category_indices(path: Path, count: int) -> list[int]:
