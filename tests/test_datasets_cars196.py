@@ -263,3 +263,18 @@ def test_damaged_annotations_are_one_line_errors(tmp_path, damage, expected):
     with pytest.raises(DatasetError, match=expected) as error:
         load_cars196(root)
     assert "\n" not in str(error.value)
+
+
+def test_csv_rows_giving_one_image_two_colours_are_refused_not_overwritten(tmp_path):
+    """A second row for image 5 (``yellow`` after ``mixed``) silently replaced its colour with the later one."""
+    root = make_cars196(tmp_path)
+    path = root / "Cars196.csv"
+    row = next(line for line in path.read_text().splitlines() if line.startswith("5,"))
+    assert row.endswith(",mixed")
+    path.write_text(path.read_text() + row + "\n")          # the same row again: harmless
+    assert load_cars196(root).labels.loc["car_ims/000005.jpg", "color"] == "mixed"
+    path.write_text(path.read_text() + row.rsplit(",", 1)[0] + ",yellow\n")
+    with pytest.raises(DatasetError, match=r"Cars196.csv line 17: image car_ims/000005.jpg has color 'mixed' on line "
+                                           r"6 and 'yellow' on line 17; keep one row per image") as error:
+        load_cars196(root)
+    assert "\n" not in str(error.value)

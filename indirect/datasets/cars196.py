@@ -118,7 +118,7 @@ def _apply_authors_csv(labels: pd.DataFrame, csv_path: Path, all_ids: list[str],
     targets = match_rows(table, all_ids)
     note = unmatched_note(csv_path, table, targets)
     ids = list(labels.index)
-    colors = by_image(table, targets, "color", ids)
+    colors = by_image(table, targets, "color", ids, csv_path)
     if not any(color is not None for color in colors):
         reason = note or f"dataset '{NAME}': {csv_path} has no colour for any evaluation image"
         log.warning("%s", reason)
@@ -128,7 +128,7 @@ def _apply_authors_csv(labels: pd.DataFrame, csv_path: Path, all_ids: list[str],
     labels["color"] = colors
     unlabelled["color"] = int(labels["color"].isna().sum())
     if "type" in table.columns:
-        csv_types = pd.Series(by_image(table, targets, "type", ids), index=labels.index, dtype=object)
+        csv_types = pd.Series(by_image(table, targets, "type", ids, csv_path), index=labels.index, dtype=object)
         csv_types = csv_types.map(_canonical_type)
         log.info("%s: body type of %d image(s) from %s", NAME, int(csv_types.notna().sum()), csv_path)
         labels["type"] = csv_types.where(csv_types.notna(), labels["type"])

@@ -59,13 +59,21 @@ def match_rows(table: pd.DataFrame, all_ids: list[str]) -> list[str | None]:
     return [name if name in known else by_file.get(name.rsplit("/", 1)[-1]) for name in table["image_key"]]
 
 
-def by_image(table: pd.DataFrame, targets: list[str | None], column: str, ids: list[str]) -> list:
-    """``column`` per image id (stripped; colours lower-cased); None where the CSV has no value."""
+def by_image(table: pd.DataFrame, targets: list[str | None], column: str, ids: list[str], csv_path: Path) -> list:
+    """``column`` per image id (stripped; colours lower-cased); None where the CSV has no value. Two rows that
+    give one image different values are refused (neither can be taken in silence); repeated equal rows are fine."""
     values = table[column].str.strip()
     values = values.str.lower() if column == "color" else values
-    found = {target: value for target, value in zip(targets, values) if target is not None and isinstance(value, str)
-             and value != ""}
-    return [found.get(image_id) for image_id in ids]
+    found: dict[str, tuple[int, str]] = {}
+    for row, (target, value) in enumerate(zip(targets, values)):
+        if target is None or not isinstance(value, str) or value == "":
+            continue
+        if target in found and found[target][1] != value:
+            first_row, first_value = found[target]
+            raise refuse(NAME, csv_path, f"image {target} has {column} {first_value!r} on line {first_row + 2} and "
+                                         f"{value!r} on line {row + 2}", "keep one row per image", row + 2)
+        found.setdefault(target, (row, value))
+    return [found[image_id][1] if image_id in found else None for image_id in ids]
 
 
 def unmatched_note(csv_path: Path, table: pd.DataFrame, targets: list[str | None]) -> str | None:
