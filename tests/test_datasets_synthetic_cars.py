@@ -87,3 +87,18 @@ def test_empty_colour_of_a_frame_left_out_is_not_refused(tmp_path):
     root = make_synthetic_cars(tmp_path)
     _edit_row(root, 1001, "color_hue", "")  # beyond the paper's 1000 frames
     assert len(load_synthetic_cars(root)) == 10
+
+
+def test_a_frame_listed_twice_with_different_labels_is_refused_not_first_wins(tmp_path):
+    """Frame 3 (a cyan sedan) listed again as a black pickup silently kept the first row."""
+    root = make_synthetic_cars(tmp_path)
+    path = root / "cars.csv"
+    original = path.read_text()
+    row = next(line for line in original.splitlines() if line.startswith("3,"))
+    path.write_text(original + row + "\n")                     # the same row again: harmless
+    assert load_synthetic_cars(root).labels.loc["cars/3.png", "color"] == "cyan"
+    path.write_text(original + "3,pickup,0.0,0.0,0.0,0.0,0.0,1.0,0.3,0\n")
+    with pytest.raises(DatasetError, match=r"cars.csv line 13: frame 3 is listed on lines 4, 13 with different model, "
+                                           r"color_sat, color_val; keep one row per frame") as error:
+        load_synthetic_cars(root)
+    assert "\n" not in str(error.value)
