@@ -114,3 +114,16 @@ def test_genre_and_country_prompts_are_the_values_loaded(tmp_path):
     assert genre.prompts(data) == [f"a poster of a {g} movie" for g in ["Action", "Comedy", "Drama", "N/A"]]
     assert set(country.prompts(data)) == {f"a poster of a movie produced in {m}" for m in set(country.labels(data))}
     assert "Horror" not in " ".join(genre.prompts(data))  # the genre of a dropped duplicate record is not a prompt
+
+
+def test_metadata_not_in_utf8_is_refused_not_read_with_replacement_characters(tmp_path):
+    """A Windows-1252 CSV made the country "C\\ufffdte d'Ivoire", a label value and a prompt word."""
+    from layouts import make_movie_posters
+    root = make_movie_posters(tmp_path)
+    (root / "all.csv").write_bytes("imdbID,Genre,Country\ntt0000001,Action,Côte d'Ivoire\n".encode("cp1252"))
+    with pytest.raises(DatasetError, match=r"all.csv line 2: byte b'\\xf4' is not utf-8 .*convert it to UTF-8 "
+                                           r"\(iconv -f cp1252 -t utf-8") as error:
+        load_movie_posters(root, metadata="all.csv")
+    assert "\n" not in str(error.value)
+    (root / "all.csv").write_bytes("imdbID,Genre,Country\ntt0000001,Action,Côte d'Ivoire\n".encode("utf-8"))
+    assert load_movie_posters(root, metadata="all.csv").vocabularies["countries"] == ["Côte d'Ivoire"]

@@ -85,7 +85,14 @@ def first_value(field) -> str:
 
 def read_metadata_file(path: Path) -> pd.DataFrame:
     """OMDb records of one file: JSON object stream, JSON array or CSV, in any of the encodings above."""
-    text = decode(path.read_bytes())
+    try:
+        text = decode(path.read_bytes())
+    except UnicodeDecodeError as error:   # never read with replacement characters: they would become label values
+        bad = error.object[error.start:error.start + 1]
+        line = error.object[:error.start].count(b"\n") + 1
+        raise DatasetError(f"dataset '{NAME}': {path} line {line}: byte {bad!r} is not {error.encoding} (the file is "
+                           f"in another encoding, e.g. Latin-1 / Windows-1252); convert it to UTF-8 (iconv -f cp1252 "
+                           f"-t utf-8 <file> > <new file>) and point dataset.metadata at the new file") from error
     stripped = text.lstrip()
     if stripped.startswith("["):
         records = _json_array(_OBJECT_ID.sub(r"\1", stripped), path)
@@ -103,13 +110,14 @@ def read_metadata_file(path: Path) -> pd.DataFrame:
 
 
 def decode(raw: bytes) -> str:
-    """Text of a metadata file whatever its encoding: the BOM decides, else NUL bytes mean UTF-16-LE."""
+    """Text of a metadata file whatever its encoding: the BOM decides, else NUL bytes mean UTF-16-LE, else UTF-8
+    (strictly: bytes that are not UTF-8 raise UnicodeDecodeError rather than become replacement characters)."""
     for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if raw.startswith(bom):
             return raw.decode(encoding)
     if b"\x00" in raw[:200]:
         return raw.decode("utf-16-le" if raw[1:2] == b"\x00" else "utf-16-be")
-    return raw.decode("utf-8", errors="replace")
+    return raw.decode("utf-8")
 
 
 def _json_stream(text: str, path: Path) -> list[dict]:
