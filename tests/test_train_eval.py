@@ -259,3 +259,29 @@ def test_the_slurm_launcher_without_slurm_is_one_line(monkeypatch, tmp_path):
     proc = run_train_eval(tmp_path, "hydra/launcher=slurm", "embed.num_shards=2", "embed.shard=range(2)",
                           multirun=True, check=False)
     assert_one_line_error(proc, "hydra/launcher=slurm: this machine has no SLURM")
+
+
+def test_an_integer_k_below_the_ignored_notions_largest_class_is_refused(tmp_path):
+    """evaluation.k=3 covers the run's notion (shape: classes of 4) but not the ignored one
+    (colour: classes of 8): its MAP@R printed 42.86 against a true 100.00 (precision at 3 under
+    R-precision's name) with exit 0; now one line naming the ignored notion."""
+    import numpy as np
+    from PIL import Image
+
+    from indirect.metrics import MetricsError
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    rows = ["path,colour,shape"]
+    for i in range(16):
+        colour, shape = ["red", "blue"][i % 2], ["square", "bar", "circle", "star"][(i // 2) % 4]
+        Image.fromarray(np.full((24, 24, 3), 128 + i, np.uint8)).save(root / f"{i}.png")
+        rows.append(f"{i}.png,{colour},{shape}")
+    (root / "labels.csv").write_text("\n".join(rows))
+    with pytest.raises(MetricsError, match=r"evaluation.k=3 is below the 7 other members of the largest class of the "
+                                           r"ignored notion 'colour' \(label column 'colour'\): mean_average_precision_at_r"):
+        run(compose_config(
+            tmp_path, "dataset=folder", f"dataset.root={root}", "dataset.csv=labels.csv", "notion=custom",
+            "notion.name=shape", "prompts=custom", "prompts.vocabulary=[square,bar,circle,star]", "ignore=colour",
+            "ignore_prompts={templates:['a {} object'],vocabulary:[red,blue,green,pink]}", *TINY, "compare_with=[]",
+            "repetitions=1", "evaluation.k=3"))

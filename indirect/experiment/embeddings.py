@@ -107,5 +107,10 @@ def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbed
     if inputs.ignore is not None:
         result.ignore_keep, result.ignore_labels = aligned_labels(inputs.ignore_labels, ids)
         measurable(result.ignore_labels, inputs.ignore, str(cfg.dataset.name))
+        # the ignored notion is scored with the same evaluation.k: its classes (colours: a few large
+        # ones) may exceed k where the run's notion does not, and its R-Prec/MAP@R would be at k
+        check_k_covers_classes(OmegaConf.select(cfg, "evaluation.k"), result.ignore_labels,
+                               OmegaConf.select(cfg, "evaluation.metrics"),
+                               f"the ignored notion '{inputs.ignore.name}' (label column '{inputs.ignore.column}')")
         result.ignore_text = embed_texts(backbone, inputs.ignore_prompts, cfg.paths.cache_dir)
     return result

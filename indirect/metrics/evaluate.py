@@ -69,12 +69,13 @@ def _check_k(k):
 R_METRICS = ("r_precision", "mean_average_precision_at_r")
 
 
-def check_k_covers_classes(k, labels, metrics=None) -> None:
+def check_k_covers_classes(k, labels, metrics=None, what: str | None = None) -> None:
     """Refuse an integer ``k`` below a class's other members when R-precision or MAP@R is asked
     for: both look at the first R neighbours (R = the query's class size - 1), and pml's
     min(R, k) turns them into precision at k under their own names (k=5: "R-Prec" 99.40
     against a true 83.40 on the demo world's colour notion). The pipeline calls this before a
-    run's tables would print them; :func:`evaluate` itself keeps pml's definition."""
+    run's tables would print them (for the ignored notion's labels too, ``what`` naming it);
+    :func:`evaluate` itself keeps pml's definition."""
     if not (isinstance(k, int) and not isinstance(k, bool)):
         return
     wanted = [m for m in (METRIC_NAMES if metrics is None else metrics) if m in R_METRICS]
@@ -82,7 +83,8 @@ def check_k_covers_classes(k, labels, metrics=None) -> None:
         return
     largest = int(np.bincount(encode_labels(labels)).max()) - 1
     if k < largest:
-        raise MetricsError(f"evaluation.k={k} is below the {largest} other members of the largest class: "
+        raise MetricsError(f"evaluation.k={k} is below the {largest} other members of the largest class"
+                           f"{'' if what is None else ' of ' + what}: "
                            f"{' and '.join(wanted)} would count only {k} neighbours under their names; set "
                            "evaluation.k=null (all, the default) or max_bin_count, or leave them out of evaluation.metrics")
 
