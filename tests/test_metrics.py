@@ -266,3 +266,23 @@ def test_bad_inputs_raise_actionable_errors():
         evaluate(x_nan, y)
     with pytest.raises(MetricsError, match="missing values"):
         evaluate(x, [None] + ["a"] * 19)
+
+
+def test_images_alone_in_their_class_are_counted_in_a_warning(caplog):
+    """pml (and the exact backend) leave images alone in their class out of every retrieval metric;
+    a run said nothing, so P@1 over 3 of 5 images read as a figure over all 5."""
+    import logging
+
+    from indirect.experiment.embeddings import warn_lone_images
+    from indirect.metrics import evaluate
+
+    x = np.array([[0.0], [0.1], [5.0], [5.1], [9.0]], np.float32)
+    labels = np.array(["a", "a", "b", "c", "d"])
+    # the lone images b, c, d are no queries: P@1 = mean over a's two images = 1, not 2/5
+    assert evaluate(x, labels, metrics=["precision_at_1"])["precision_at_1"] == 1.0
+    with caplog.at_level(logging.WARNING):
+        assert warn_lone_images(labels, "notion 'x'") == 3
+    assert "3 of 5 image(s) are alone in their notion 'x' class" in caplog.text
+    assert "average over the other 2" in caplog.text
+    caplog.clear()
+    assert warn_lone_images(np.array(["a", "a", "b", "b"]), "notion 'x'") == 0 and not caplog.text

@@ -92,12 +92,26 @@ def measurable(labels: np.ndarray, notion: Notion, dataset: str) -> None:
     require_measurable(labels, f"notion '{notion.name}' (label column '{notion.column}') of dataset '{dataset}'")
 
 
+def warn_lone_images(labels, what: str) -> int:
+    """Log how many images are alone in their class: like pml, the retrieval metrics (P@1, MAP@R,
+    R-Prec, MAP, MRR) leave them out as queries (they have nothing to find), so those figures
+    average over fewer images than the run holds; NMI/AMI still cluster them. Returns the count."""
+    counts = pd.Series(labels).value_counts()
+    lone = int((counts == 1).sum())
+    if lone:
+        log.warning("%d of %d image(s) are alone in their %s class: left out as queries of the retrieval metrics "
+                    "(P@1, MAP@R, R-Prec, MAP, MRR average over the other %d), still clustered for NMI/AMI",
+                    lone, len(labels), what, len(labels) - lone)
+    return lone
+
+
 def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbeddings) -> Embeddings:
     """Keep the images labelled for the notion, embed the prompts (and the ignored notion's); labels
     that cannot be measured are refused before any prompt is embedded."""
     keep, labels = aligned_labels(inputs.labels, embedded.ids)
     measurable(labels, inputs.notion, str(cfg.dataset.name))
     check_k_covers_classes(OmegaConf.select(cfg, "evaluation.k"), labels, OmegaConf.select(cfg, "evaluation.metrics"))
+    warn_lone_images(labels, f"notion '{inputs.notion.name}'")
     if len(keep) < len(embedded.ids):
         log.warning("%d image(s) without a '%s' label left out of the evaluation", len(embedded.ids) - len(keep),
                     inputs.notion.column)
@@ -112,5 +126,6 @@ def embed_inputs(cfg: DictConfig, backbone, inputs: Inputs, embedded: ImageEmbed
         check_k_covers_classes(OmegaConf.select(cfg, "evaluation.k"), result.ignore_labels,
                                OmegaConf.select(cfg, "evaluation.metrics"),
                                f"the ignored notion '{inputs.ignore.name}' (label column '{inputs.ignore.column}')")
+        warn_lone_images(result.ignore_labels, f"ignored notion '{inputs.ignore.name}'")
         result.ignore_text = embed_texts(backbone, inputs.ignore_prompts, cfg.paths.cache_dir)
     return result
