@@ -286,3 +286,17 @@ def test_images_alone_in_their_class_are_counted_in_a_warning(caplog):
     assert "average over the other 2" in caplog.text
     caplog.clear()
     assert warn_lone_images(np.array(["a", "a", "b", "b"]), "notion 'x'") == 0 and not caplog.text
+
+
+def test_equal_numbers_in_object_labels_are_one_class():
+    """An object column holding 1 and 1.0 (pandas after a concat, a list built by hand) split each
+    class in two as the texts "1" and "1.0": P@1 and R-Prec 0.00 where the numeric labels give 1.00."""
+    from indirect.metrics import evaluate
+    from indirect.metrics.evaluate import encode_labels
+
+    x = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2]], np.float32)
+    mixed = np.array([1, 1.0, np.int64(1), 2.0, 2, np.float32(2)], dtype=object)
+    assert encode_labels(mixed).tolist() == [0, 0, 0, 1, 1, 1]
+    numeric = evaluate(x, np.array([1, 1, 1, 2, 2, 2]), metrics=["precision_at_1", "r_precision"])
+    assert evaluate(x, mixed, metrics=["precision_at_1", "r_precision"]) == numeric == {"precision_at_1": 1.0, "r_precision": 1.0}
+    assert encode_labels(np.array([1.5, 1.5, "1.5"], dtype=object)).tolist() == [0, 0, 1]   # number vs text still two

@@ -30,6 +30,16 @@ def _as_float_matrix(embeddings) -> np.ndarray:
     return x
 
 
+def _number_text(value) -> str:
+    """A non-string label as text, equal numbers alike: 1, 1.0 and np.int64(1) are one class
+    (as in a numeric array), not "1" and "1.0"."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
 def encode_labels(labels) -> np.ndarray:
     """Any 1-D labels (ints, strings, categories) -> int64 codes 0..C-1 in sorted label order."""
     if isinstance(labels, torch.Tensor):
@@ -41,8 +51,9 @@ def encode_labels(labels) -> np.ndarray:
         raise MetricsError("labels contain missing values (None/NaN); drop unlabelled images before evaluating")
     if values.dtype == object:   # compared as text, but the number 1 and the string "1" stay two classes
         strings = [isinstance(v, str) for v in values]
-        values = np.array([f"{'s' if s else 'o'}:{v}" for v, s in zip(values, strings)] if 0 < sum(strings) < len(values)
-                          else values.astype(str))
+        texts = [v if s else _number_text(v) for v, s in zip(values, strings)]
+        values = np.array([f"{'s' if s else 'o'}:{v}" for v, s in zip(texts, strings)] if 0 < sum(strings) < len(values)
+                          else texts)
     _, codes = np.unique(values, return_inverse=True)
     return codes.astype(np.int64)
 
