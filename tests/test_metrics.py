@@ -300,3 +300,23 @@ def test_equal_numbers_in_object_labels_are_one_class():
     numeric = evaluate(x, np.array([1, 1, 1, 2, 2, 2]), metrics=["precision_at_1", "r_precision"])
     assert evaluate(x, mixed, metrics=["precision_at_1", "r_precision"]) == numeric == {"precision_at_1": 1.0, "r_precision": 1.0}
     assert encode_labels(np.array([1.5, 1.5, "1.5"], dtype=object)).tolist() == [0, 0, 1]   # number vs text still two
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-22, 1e39])
+def test_embeddings_at_extreme_scales_score_as_at_scale_one(scale):
+    """Squared distances overflowed float32 at scale 1e20 (P@1 0.00, pml 0.23, for a true 0.98)
+    and underflowed into false ties at 1e-22; float64 embeddings of 1e39 were refused as inf."""
+    import torch
+
+    from indirect.metrics import evaluate
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 60)
+    x = rng.normal(size=(60, 4)) + 3 * np.eye(4)[labels]
+    reference = evaluate(x.astype(np.float32), labels, k=None)
+    scaled = x * scale
+    inputs = [scaled, torch.from_numpy(scaled)] + ([] if scale > 1e30 else [scaled.astype(np.float32)])
+    for embeddings in inputs:
+        for backend in ("exact", "pml"):
+            got = evaluate(embeddings, labels, k=None, backend=backend, metrics=["precision_at_1", "r_precision", "mean_average_precision"])
+            assert got == pytest.approx({m: reference[m] for m in got}, abs=2e-3)

@@ -16,18 +16,28 @@ from indirect.errors import MetricsError
 METRIC_NAMES = RETRIEVAL_METRICS + CLUSTERING_METRICS
 SMALL_EVALUATION = 4096   # embeddings evaluated on one CPU thread
 BACKENDS = ("exact", "pml")
+SAFE_SCALE = (2.0 ** -30, 2.0 ** 30)   # largest |embedding value| evaluated as given
 
 
 
 def _as_float_matrix(embeddings) -> np.ndarray:
     if isinstance(embeddings, torch.Tensor):
-        embeddings = embeddings.detach().to("cpu", torch.float32).numpy()
-    x = np.ascontiguousarray(np.asarray(embeddings, dtype=np.float32))
+        tensor = embeddings.detach().to("cpu")
+        embeddings = (tensor if tensor.dtype == torch.float64 else tensor.to(torch.float32)).numpy()
+    x = np.asarray(embeddings)
+    if x.dtype.kind not in "fiub":
+        x = x.astype(np.float32)
     if x.ndim != 2:
         raise MetricsError(f"embeddings must be a 2-D (N, d) array; got shape {x.shape}")
     if not np.isfinite(x).all():
         raise MetricsError("embeddings contain NaN or inf values; check the projector output before evaluating")
-    return x
+    # Squared distances overflow float32 beyond ~1e19 (every distance inf: P@1 0.00 for a true 0.98
+    # at scale 1e20) and underflow below ~1e-19 (false ties); a power-of-two scale is exact and
+    # keeps every distance's order, ties included, so such embeddings are brought to about 1.
+    largest = float(np.abs(x).max()) if x.size else 0.0
+    if largest > 0 and not SAFE_SCALE[0] <= largest <= SAFE_SCALE[1]:
+        x = np.ldexp(x.astype(np.float64), -int(np.frexp(largest)[1]))
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _number_text(value) -> str:
