@@ -91,5 +91,7 @@ def refuse_unknown_choices(arguments: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from indirect.errors import quiet_interrupt
+
     refuse_unknown_choices(sys.argv[1:])
-    main()
+    quiet_interrupt(main)

@@ -1,10 +1,12 @@
 """Every error a user can fix, under one base class.
 
 Entry points catch :class:`UserError` alone and print its message as one line (exit 2); anything
-else is a bug and keeps its traceback. A message names the file or value at fault and the fix.
-The subclasses say which part of the pipeline refused; they carry no extra state.
+else is a bug and keeps its traceback; Ctrl-C is one line too (exit 130, :func:`quiet_interrupt`).
+A message names the file or value at fault and the fix. The subclasses say which part of the pipeline refused; they carry no extra state.
 """
 from __future__ import annotations
+
+import sys
 
 
 class UserError(Exception):
@@ -62,3 +64,16 @@ class SearchError(UserError, ValueError):
 def one_line(error: BaseException) -> str:
     """``Type: message`` of ``error``, first line only: how a skipped file or moved-aside cache names its fault."""
     return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+INTERRUPTED = "interrupted: finished parts of the embedding cache are kept; run the same command again to resume"
+
+
+def quiet_interrupt(main, *args):
+    """``main(*args)``, with Ctrl-C as one line and exit status 130 (128 + SIGINT) instead of a traceback:
+    nothing is lost, the parts written so far stay and the same command resumes from them."""
+    try:
+        return main(*args)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from indirect.conditional import METHODS, OTHER_FACTOR  # noqa: E402
-from indirect.errors import UserError  # noqa: E402
+from indirect.errors import UserError, quiet_interrupt  # noqa: E402
 
 COLUMNS = ("recall_at_1", "recall_at_2", "recall_at_3")
 
@@ -88,4 +88,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(quiet_interrupt(main))

@@ -48,7 +48,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from indirect.errors import quiet_interrupt
     from indirect.experiment.overrides import refuse_unknown
 
     refuse_unknown(sys.argv[1:], ROOT / "conf", "search")
-    main()
+    quiet_interrupt(main)

@@ -593,3 +593,36 @@ def test_a_damaged_part_in_a_sharded_merge_names_the_shard_to_rerun(tmp_path, ti
                                          r"shard\(s\) \[1\] of 3 missing; run them with embed.num_shards=3 embed.shard=1"):
         embed_images(tiny, data, tmp_path, shard=2, **sharded)
     assert embed_images(tiny, data, tmp_path, shard=1, **sharded).embeddings.shape == (6, 32)
+
+
+# -- 7. interruption --------------------------------------------------------------------------
+
+def test_ctrl_c_while_embedding_is_one_line_exit_130_and_keeps_the_parts(tmp_path):
+    """SIGINT once the first part file is written (a DataLoader worker running): one line, exit
+    status 130, the parts kept. It printed Python's KeyboardInterrupt traceback before."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    images = write_image_folder(tmp_path / "img", per_class=200, size=24)
+    args = [sys.executable, str(ROOT / "train_eval.py"), f"paths.data_dir={tmp_path}/data",
+            f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/run", "dataset=folder",
+            f"dataset.root={images}", "notion=label", "prompts.vocabulary=[red,green,blue,yellow,purple]",
+            "backbone=tiny", "logger=none", "analysis=none", "embed.num_workers=1", "embed.chunk_size=4",
+            "embed.batch_size=4", "n_components=8"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "cache").glob("*.parts-*/part_*.npz")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no part file written in 60 s"
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it was interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == ("interrupted: finished parts of the embedding cache are kept; "
+                                               "run the same command again to resume")
+    assert proc.returncode == 130
+    assert list((tmp_path / "cache").glob("*.parts-*/part_*.npz")) and not list((tmp_path / "cache").glob("[!t]*.h5"))
