@@ -2,7 +2,8 @@
 
 Entry points catch :class:`UserError` alone and print its message as one line (exit 2); anything
 else is a bug and keeps its traceback; Ctrl-C is one line too (exit 130, :func:`quiet_interrupt`).
-A message names the file or value at fault and the fix. The subclasses say which part of the pipeline refused; they carry no extra state.
+A message names the file or value at fault and the fix. The subclasses say which part of the
+pipeline refused; they carry no extra state.
 """
 from __future__ import annotations
 

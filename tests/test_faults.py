@@ -365,12 +365,24 @@ def test_all_unreadable_run_stops_with_one_line(tmp_path):
 
 # -- 5. faults heal or are named --------------------------------------------------------------
 
-@pytest.mark.parametrize("damage", [b"", b"garbage, not HDF5", "truncate"])
+def other_width(path: Path, width: int = 10) -> None:
+    """Rewrite the embeddings of an HDF5 cache file with rows of ``width``: a consistent file of another
+    backbone (it was read as is and failed later: 'InDiReCT was fitted on 32-dim embeddings but got 10-dim')."""
+    with h5py.File(path, "r+") as handle:
+        rows = len(handle["embeddings"])
+        del handle["embeddings"]
+        handle.create_dataset("embeddings", data=np.ones((rows, width), np.float32))
+
+
+@pytest.mark.parametrize("damage", [b"", b"garbage, not HDF5", "truncate", "width"])
 def test_a_damaged_image_cache_is_moved_aside_and_recomputed(tmp_path, tiny, damage, caplog):
     data = load_folder(write_image_folder(tmp_path / "img", per_class=2))
     good = embed_images(tiny, data, tmp_path / "cache", **QUICK)
     content = good.path.read_bytes()
-    good.path.write_bytes(content[: len(content) // 2] if damage == "truncate" else damage)
+    if damage == "width":
+        other_width(good.path)
+    else:
+        good.path.write_bytes(content[: len(content) // 2] if damage == "truncate" else damage)
     with caplog.at_level(logging.WARNING):
         healed = embed_images(tiny, data, tmp_path / "cache", **QUICK)
     aside = list((tmp_path / "cache").glob(f"{good.path.name}.corrupt-*"))
@@ -379,11 +391,15 @@ def test_a_damaged_image_cache_is_moved_aside_and_recomputed(tmp_path, tiny, dam
     assert h5py.File(healed.path)["embeddings"].shape == good.embeddings.shape
 
 
-def test_a_damaged_text_cache_is_moved_aside_and_recomputed(tmp_path, tiny, caplog):
+@pytest.mark.parametrize("damage", ["truncate", "width"])
+def test_a_damaged_text_cache_is_moved_aside_and_recomputed(tmp_path, tiny, damage, caplog):
     prompts = ["a red thing", "a blue thing"]
     good = embed_texts(tiny, prompts, tmp_path)
     path = text_cache_path(tmp_path, tiny)
-    path.write_bytes(path.read_bytes()[:100])
+    if damage == "width":
+        other_width(path)
+    else:
+        path.write_bytes(path.read_bytes()[:100])
     with caplog.at_level(logging.WARNING):
         healed = embed_texts(tiny, prompts, tmp_path)
     assert list(tmp_path.glob(f"{path.name}.corrupt-*")) and path.name in caplog.text

@@ -74,7 +74,8 @@ def _image_cache(backbone: Backbone, labelled: LabelledImages, cache_dir, chunk_
                  decode: str) -> ImageCache:
     """The cache of this backbone, dataset and decoder (not yet planned)."""
     return ImageCache(cache_dir, image_fingerprint(backbone.fingerprint(), labelled.name, labelled.root.resolve(),
-                                                   _decoding(backbone, jpeg_draft, decode)), chunk_size)
+                                                   _decoding(backbone, jpeg_draft, decode)), chunk_size,
+                       backbone.embed_dim)
 
 
 def image_cache_for(backbone: Backbone, labelled: LabelledImages, cache_dir, chunk_size: int = 2048,

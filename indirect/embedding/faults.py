@@ -27,6 +27,14 @@ def move_aside(path: Path, why: str) -> Path:
     return target
 
 
+def check_shape(embeddings, rows: int, dim: int | None) -> None:
+    """A cache file's embeddings are ``rows`` x ``dim``; another width (a file of another backbone) or row
+    count makes the file damaged: a ``ValueError`` that its reader turns into :func:`move_aside`."""
+    if embeddings.shape[0] != rows or (rows and dim is not None and embeddings.shape[1:] != (dim,)):
+        raise ValueError(f"its embeddings are {'x'.join(map(str, embeddings.shape))}, not {rows}x{dim} "
+                         f"(another backbone's width?)")
+
+
 def write_problem(error: OSError) -> str | None:
     """The one-line reason when ``error`` means the folder cannot take the cache, else None."""
     if isinstance(error, PermissionError):

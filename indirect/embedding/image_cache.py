@@ -43,7 +43,7 @@ import h5py
 import numpy as np
 from filelock import FileLock
 
-from indirect.embedding.faults import move_aside
+from indirect.embedding.faults import check_shape, move_aside
 from indirect.embedding.fingerprint import CACHE_SCHEMA_VERSION, fingerprint_hash, slug
 from indirect.embedding.images import UNKNOWN, Stamp, file_sha1, is_racy, stat_stamp
 from indirect.errors import CacheError, one_line
@@ -136,8 +136,8 @@ class Entry:
 
 
 class ImageCache:
-    def __init__(self, cache_dir, fingerprint: dict, chunk_size: int = 2048):
-        self.fingerprint = fingerprint
+    def __init__(self, cache_dir, fingerprint: dict, chunk_size: int = 2048, dim: int | None = None):
+        self.fingerprint, self.dim = fingerprint, dim   # dim: the backbone's embed_dim, which rows read must have
         self.digest = fingerprint_hash(fingerprint)
         self.cache_dir = Path(cache_dir)
         self.stem = f"{slug(fingerprint['dataset'])}__{slug(fingerprint['backbone'])}__{self.digest[:16]}"
@@ -193,7 +193,7 @@ class ImageCache:
         self.parts_dir = self.cache_dir / f"{self.stem}.parts-{plan[:12]}-c{self.chunk_size}"
 
     def _load(self) -> dict[str, Entry]:
-        """Entries of the final file; a damaged file (or another schema) is moved aside."""
+        """Entries of the final file; a damaged file (another schema, rows not ``dim`` wide) is moved aside."""
         if not self.path.is_file():
             return {}
         try:
@@ -206,6 +206,7 @@ class ImageCache:
                 skipped = list(handle["skipped_ids"].asstr()[:])
                 skipped_stamps = stamps_of(handle["skipped_stamps"][:])
                 errors = list(handle["skipped_errors"].asstr()[:])
+                check_shape(embeddings, len(ids), self.dim)
         except UNREADABLE as error:
             move_aside(self.path, one_line(error))
             return {}

@@ -3,7 +3,7 @@
 One file per backbone (``text__<backbone>__<fingerprint>.h5``: /texts utf-8 strings,
 /embeddings float32 (n, D)); new prompts are appended by rewriting the file under a lock
 and renaming it into place, so concurrent runs never see a half-written file. A damaged file
-is moved aside and its prompts recomputed; a folder that cannot be written is one line.
+(or one of another width) is moved aside and its prompts recomputed; a folder that cannot be written is one line.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 from filelock import FileLock
 
 from indirect.backbones.base import Backbone
-from indirect.embedding.faults import move_aside, writing_cache
+from indirect.embedding.faults import check_shape, move_aside, writing_cache
 from indirect.embedding.fingerprint import fingerprint_hash, slug
 from indirect.embedding.image_cache import UNREADABLE, publish
 from indirect.errors import one_line
@@ -28,12 +28,15 @@ def text_cache_path(cache_dir, backbone: Backbone) -> Path:
     return Path(cache_dir) / f"text__{slug(backbone.name)}__{fingerprint_hash(fingerprint)[:16]}.h5"
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
+def _read(path: Path, dim: int) -> dict[str, np.ndarray]:
+    """Prompt -> embedding of the file; a damaged one (rows not ``dim`` wide too) is moved aside."""
     if not path.is_file():
         return {}
     try:
         with h5py.File(path, "r") as handle:
-            return dict(zip(handle["texts"].asstr()[:], handle["embeddings"][:]))
+            texts, embeddings = handle["texts"].asstr()[:], handle["embeddings"][:]
+            check_shape(embeddings, len(texts), dim)
+            return dict(zip(texts, embeddings))
     except UNREADABLE as error:
         move_aside(path, one_line(error))
         return {}
@@ -44,11 +47,11 @@ def embed_texts(backbone: Backbone, texts: list[str], cache_dir, batch_size: int
     path = text_cache_path(cache_dir, backbone)
     with writing_cache(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
-    known = _read(path)
+    known = _read(path, backbone.embed_dim)
     missing = list(dict.fromkeys(t for t in texts if t not in known))
     if missing:
         with writing_cache(path.parent), FileLock(str(path) + ".lock"):
-            known = _read(path)
+            known = _read(path, backbone.embed_dim)
             missing = [t for t in missing if t not in known]
             for start in range(0, len(missing), batch_size):
                 batch = missing[start:start + batch_size]
