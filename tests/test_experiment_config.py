@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from conftest import compose_config
 from indirect.datasets.base import LabelledImages
-from indirect.errors import ConfigError, DatasetError, PromptError
+from indirect.errors import ConfigError, DatasetError, PromptError, UserError
 from indirect.experiment.selection import select_methods
 from indirect.experiment.validation import validate
 from indirect.notions import lookup_notion
@@ -126,6 +126,24 @@ def test_validation_refuses_each_malformed_value_in_one_line(tmp_path, override,
     with pytest.raises(ConfigError) as caught:
         validate(cfg)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["analysis=saliency", "analysis.saliency.n_images=-2"],
+     "analysis.saliency.n_images=-2 is not an integer >= 1; set analysis.saliency.n_images=<integer >= 1>"),
+    (["analysis=saliency", "analysis.saliency.noise=-0.1"], "analysis.saliency.noise=-0.1 is not a number >= 0"),
+    (["analysis=saliency", "analysis.saliency.channels=nope"], "analysis.saliency.channels=nope; choose one of: abs_mean"),
+    (["analysis.neighbours.k=0"], "analysis.neighbours.k=0 is not an integer >= 1"),
+    (["analysis.neighbours.n_queries=two"], "analysis.neighbours.n_queries='two' is not an integer >= 1"),
+    (["analysis=both", "analysis.map.max_points=1"], "analysis.map.max_points=1 is not an integer >= 5"),
+    (["analysis=map", "analysis.map.n_epochs=0"], "analysis.map.n_epochs=0 is not an integer >= 1"),
+])
+def test_analysis_options_are_refused_before_anything_is_loaded(tmp_path, overrides, message):
+    """They were refused only when the analyses ran, after the embedding and the evaluation."""
+    with pytest.raises(UserError) as caught:
+        validate(compose_config(tmp_path, *overrides))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    validate(compose_config(tmp_path, *overrides[:-1]))   # the preset itself is valid
 
 
 def test_a_cache_or_data_path_that_is_a_file_is_one_line(tmp_path):

@@ -46,5 +46,5 @@ def test_neighbours_of_another_method_and_refusals(default_run, tmp_path):
     assert Image.open(tmp_path / "neighbours.png").size[1] < Image.open(default_run[0] / "run" / "neighbours.png").size[1]
     with pytest.raises(AnalysisError, match="analysis.neighbours.method=lae was not run; choose one of: indirect, clip, pca"):
         Neighbours(method="lae")(objects)
-    with pytest.raises(AnalysisError, match="n_queries=0, k=5; both must be >= 1"):
+    with pytest.raises(AnalysisError, match="analysis.neighbours.n_queries=0 is not an integer >= 1"):
         Neighbours(n_queries=0)

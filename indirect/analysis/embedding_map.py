@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indirect.analysis import AnalysisOutput
+from indirect.analysis import AnalysisOutput, at_least, check_options
 from indirect.errors import AnalysisError
 from indirect.analysis.figures import embedding_maps
 
@@ -49,14 +49,16 @@ def umap_2d(embeddings: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1
 class EmbeddingMap:
     """Write embedding_map.png (raw | projected) and embedding_map.json for the fitted ``method``."""
 
+    RULES = {"max_points": at_least(MIN_POINTS), "n_neighbors": at_least(2), "min_dist": at_least(0, float),
+             "n_epochs": at_least(1)}   # a 2-D map needs MIN_POINTS points
+
     def __init__(self, method: str = "indirect", max_points: int = 5000, n_neighbors: int = 15, min_dist: float = 0.1,
                  n_epochs: int = 200, seed: int = 0):
-        self.method, self.max_points, self.seed = str(method), int(max_points), int(seed)
-        self.umap_options = {"n_neighbors": int(n_neighbors), "min_dist": float(min_dist), "n_epochs": int(n_epochs),
-                             "seed": self.seed}
-        if self.max_points < MIN_POINTS:
-            raise AnalysisError(f"analysis.map.max_points={self.max_points}; a 2-D map needs at least {MIN_POINTS} "
-                                f"points, set it to >= {MIN_POINTS}")
+        self.method, self.seed = str(method), int(seed)
+        self.umap_options = check_options("map", self.RULES, max_points=max_points, n_neighbors=n_neighbors,
+                                          min_dist=min_dist, n_epochs=n_epochs)
+        self.max_points = self.umap_options.pop("max_points")
+        self.umap_options["seed"] = self.seed
 
     def __call__(self, objects) -> AnalysisOutput:
         if self.method not in objects.projectors:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from indirect.analysis import AnalysisOutput
+from indirect.analysis import AnalysisOutput, at_least, check_options
 from indirect.analysis.figures import denormalise, saliency_grid
 from indirect.analysis.projection import differentiable_projection
 from indirect.analysis.smoothgrad import (black_image, check_channels, mass_inside, normalise_saliency, smoothgrad,
@@ -95,16 +95,17 @@ class Saliency:
     """Write saliency.png (and saliency_stats.json) for the fitted ``method``; the object shares
     (on datasets with object masks) are its summary values."""
 
+    RULES = {"n_images": at_least(1), "n_stat_images": at_least(0, allow_none=True), "n_samples": at_least(1),
+             "noise": at_least(0, float), "channels": lambda key, value: check_channels(str(value))}
+
     def __init__(self, method: str = "indirect", n_images: int = 6, n_stat_images: int | None = None,
                  n_samples: int = 25, noise: float = 0.15, second_notion: str | None = None, seed: int = 0,
                  channels: str = "abs_mean"):
-        self.method, self.n_images, self.n_stat_images = str(method), int(n_images), int(n_stat_images or 0)
-        self.n_samples, self.noise, self.seed = int(n_samples), float(noise), int(seed)
+        self.n_images, n_stat_images, self.n_samples, self.noise, self.channels = check_options(
+            "saliency", self.RULES, n_images=n_images, n_stat_images=n_stat_images, n_samples=n_samples, noise=noise,
+            channels=channels).values()
+        self.method, self.n_stat_images, self.seed = str(method), n_stat_images or 0, int(seed)
         self.second_notion = str(second_notion) if second_notion else None
-        self.channels = check_channels(str(channels))
-        if self.n_images < 1 or self.n_samples < 1 or self.noise < 0:
-            raise AnalysisError(f"analysis.saliency: n_images={self.n_images}, n_samples={self.n_samples}, "
-                                f"noise={self.noise}; need n_images >= 1, n_samples >= 1 and noise >= 0")
 
     def __call__(self, objects) -> AnalysisOutput:
         method, second, backbone = self.method, self.second_notion, objects.backbone

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indirect.analysis import AnalysisOutput
+from indirect.analysis import AnalysisOutput, at_least, check_options
 from indirect.errors import AnalysisError
 from indirect.search.figure import retrieval_figure
 
@@ -17,11 +17,12 @@ from indirect.search.figure import retrieval_figure
 class Neighbours:
     """Write neighbours.png for the fitted ``method`` (None: the run's projector, the first fitted)."""
 
+    RULES = {"n_queries": at_least(1), "k": at_least(1)}
+
     def __init__(self, method: str | None = None, n_queries: int = 4, k: int = 5, seed: int = 0):
         self.method = str(method) if method else None
-        self.n_queries, self.k, self.seed = int(n_queries), int(k), int(seed)
-        if self.n_queries < 1 or self.k < 1:
-            raise AnalysisError(f"analysis.neighbours: n_queries={self.n_queries}, k={self.k}; both must be >= 1")
+        self.n_queries, self.k = check_options("neighbours", self.RULES, n_queries=n_queries, k=k).values()
+        self.seed = int(seed)
 
     def __call__(self, objects) -> AnalysisOutput:
         method = self.method or next(iter(objects.projectors))

@@ -70,6 +70,20 @@ def _validate(cfg: DictConfig) -> None:
     ignore = cfg.get("ignore")
     if ignore is not None and str(ignore) == str(cfg.notion.name):
         raise ConfigError(f"ignore={ignore} is the run's own notion; ignore another notion of the dataset")
+    analysis_options(cfg)
+
+
+def analysis_options(cfg: DictConfig) -> None:
+    """Each analysis node's options by its class's ``RULES`` (the rules its constructor applies), so a bad
+    ``analysis.saliency.n_images`` is refused now, not after the embedding and the evaluation."""
+    from hydra.utils import get_class
+
+    from indirect.analysis import check_options
+
+    for name, node in (cfg.get("analysis") or {}).items():
+        if isinstance(node, DictConfig) and node.get("_target_"):
+            options = {key: value for key, value in node.items() if key != "_target_"}
+            check_options(str(name), getattr(get_class(node._target_), "RULES", {}), **options)
 
 
 def folder(cfg: DictConfig, key: str) -> None:
