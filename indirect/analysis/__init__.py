@@ -4,8 +4,9 @@ Each analysis is a config node under ``analysis`` (``conf/analysis/*.yaml``) who
 is a callable class: built with the node's options, called with the run's objects
 (:class:`indirect.experiment.RunObjects`), it writes its files into the run folder and returns
 an :class:`AnalysisOutput`. A class's ``RULES`` (option -> rule) are checked by its constructor
-and, before anything is loaded, by the run's validation (:func:`check_options`). The run stores files and summary values in results.json and hands
-the images to the tracker without knowing which analysis made them.
+and, before anything is loaded, by the run's validation (:func:`check_options`). The run stores
+files and summary values in results.json and hands the images to the tracker without knowing
+which analysis made them.
 """
 from __future__ import annotations
 
