@@ -279,3 +279,31 @@ def test_boxes_that_differ_beyond_six_digits_are_two_items():
     second = _item({"image_id": 1, "instance_bbox": [1000.5, 500, 40, 30]}, False, items)
     assert first == "1_1000.25_500_40_30" and second == "1_1000.5_500_40_30" and len(items) == 2
     assert _item({"image_id": 7, "instance_bbox": [10.0, 10, 30, 20]}, False, {}) == "7_10_10_30_20"
+
+
+def _edit_first_template(root: Path, task: str, edit) -> Path:
+    path = root / "genecis" / f"{task}.json"
+    templates = json.loads(path.read_text())
+    edit(templates[0])
+    path.write_text(json.dumps(templates))
+    return path
+
+
+@pytest.mark.parametrize("task, edit, words", [
+    ("focus_attribute", lambda t: t.update(condition=None), "condition None"),
+    ("focus_attribute", lambda t: t.update(condition=" "), "condition ' '"),
+    ("focus_object", lambda t: t["target"].update(val_image_id=1.7), "val_image_id 1.7"),
+    ("focus_object", lambda t: t["target"].update(val_image_id=True), "val_image_id True"),
+    ("focus_attribute", lambda t: t["target"].update(instance_bbox=[3, float("nan"), 5, 5]), "finite"),
+    ("focus_attribute", lambda t: t["target"].update(instance_bbox=[100, 100, 5, 5]), "outside its 48x36 image"),
+    ("focus_attribute", lambda t: t["target"].update(instance_bbox=[-50, -50, 5, 5]), "outside its 48x36 image"),
+    ("focus_attribute", lambda t: t["target"].update(instance_bbox=[3, 3, 0.1, 0.1]), "no pixel"),
+    ("focus_object", lambda t: t.update(target=t["reference"]), "reference is its target"),
+])
+def test_templates_that_would_be_scored_wrongly_are_refused_naming_the_file(genecis_root, tmp_path, task, edit, words):
+    """A null condition was scored as the text "None", id 1.7 as image 1, a box outside its image
+    crashed (ValueError traceback) or cropped a strip that is not the object."""
+    path = _edit_first_template(genecis_root, task, edit)
+    with pytest.raises(DatasetError) as error:
+        load_genecis(genecis_root, task, crops_dir=tmp_path / "crops")
+    assert words in one_line(error) and str(path) in one_line(error)

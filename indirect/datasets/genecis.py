@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
-from indirect.conditional.queries import Query
+from indirect.conditional.queries import Query, check_queries
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
 
 NAME = "genecis"
@@ -73,10 +74,22 @@ def expand_to_square(image: Image.Image) -> Image.Image:
     return square
 
 
+class BoxOutsideImage(ValueError):
+    """A box that does not overlap its image, or whose crop has no pixel."""
+
+
 def crop_item(path: Path, bbox, dilation: float = DILATION) -> Image.Image:
-    """The official attribute-task crop of one image: dilated box, then padded to a square."""
+    """The official attribute-task crop of one image: dilated box, then padded to a square.
+    A box outside the image (or whose crop rounds to no pixel) raises :class:`BoxOutsideImage`:
+    the official code would crash on it, or crop a strip of the image that is not the object."""
     with Image.open(path) as image:
-        return expand_to_square(image.crop(dilated_box(bbox, image.size, dilation)))
+        x, y, width, height = (float(v) for v in bbox[:4])
+        left, top, right, bottom = dilated_box(bbox, image.size, dilation)
+        if (x >= image.width or y >= image.height or x + width <= 0 or y + height <= 0
+                or round(right) <= round(left) or round(bottom) <= round(top)):
+            raise BoxOutsideImage(f"instance_bbox {list(bbox)} is outside its {image.width}x{image.height} image "
+                                  "(or its crop has no pixel)")
+        return expand_to_square(image.crop((left, top, right, bottom)))
 
 
 def load_genecis(root, task: str = "focus_attribute", annotations=None, coco_images=None, vg_images=None,
@@ -100,13 +113,16 @@ def load_genecis(root, task: str = "focus_attribute", annotations=None, coco_ima
         try:
             reference, target = (_item(template[key], objects, items) for key in ("reference", "target"))
             gallery = tuple(_item(entry, objects, items) for entry in template["gallery"])
-            condition = str(template["condition"])
+            condition = template["condition"]
+            if not isinstance(condition, str) or not condition.strip():
+                raise ValueError(f"condition {condition!r} is not a non-empty text")
         except (KeyError, TypeError, ValueError) as error:
             raise DatasetError(f"{source}: template {number} is not a GeneCIS template ({type(error).__name__}: {error}); "
                                "each needs reference, target, gallery (a list) and condition") from None
         if not gallery:
             raise DatasetError(f"{source}: template {number} has an empty gallery")
         queries.append(Query(reference, condition, target, gallery, task.split("_")[0], task.split("_")[1]))
+    check_queries(queries, source=f"{source} (query = template)")
     sources = {item: image_dir / _file_name(entry, objects) for item, entry in items.items()}
     missing = sorted({str(p) for p in sources.values() if not p.is_file()})
     if missing:
@@ -116,7 +132,7 @@ def load_genecis(root, task: str = "focus_attribute", annotations=None, coco_ima
     if objects:
         paths = [sources[i] for i in ids]
     else:
-        paths = _materialise_crops(items, sources, Path(crops_dir or root / "crops"))
+        paths = _materialise_crops(items, sources, Path(crops_dir or root / "crops"), source)
     labels = pd.DataFrame({"source_image": [str(sources[i].name) for i in ids]}, index=pd.Index(ids, name="id"))
     labelled = LabelledImages(NAME, root, ids, paths, labels, queries=queries)
     log.info("genecis %s from %s: %s", task, source, query_counts(labelled))
@@ -153,14 +169,26 @@ def _exact(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
+def _image_id(entry: dict, key: str) -> int:
+    """An image id as the official files write it, a whole number (or its digits): 1.7 or true is
+    refused, not read as image 1."""
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise ValueError(f"{key} {value!r} is not a whole number")
+    return int(value)
+
+
 def _item(entry: dict, objects: bool, items: dict) -> str:
     if objects:
-        item = f"{int(entry['val_image_id']):012d}"
+        item = f"{_image_id(entry, 'val_image_id'):012d}"
     else:
+        image_id = _image_id(entry, "image_id")
+        if isinstance(entry["instance_bbox"], (str, bytes)) or any(isinstance(v, bool) for v in entry["instance_bbox"]):
+            raise ValueError(f"instance_bbox {entry['instance_bbox']!r} is not a list of four numbers")
         bbox = [float(v) for v in entry["instance_bbox"]]
-        if len(bbox) != 4 or bbox[2] <= 0 or bbox[3] <= 0:
-            raise ValueError(f"instance_bbox {entry['instance_bbox']} is not [x, y, width > 0, height > 0]")
-        item = f"{int(entry['image_id'])}_" + "_".join(_exact(v) for v in bbox)
+        if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
+            raise ValueError(f"instance_bbox {entry['instance_bbox']} is not [x, y, width > 0, height > 0] of finite numbers")
+        item = f"{image_id}_" + "_".join(_exact(v) for v in bbox)
     items.setdefault(item, entry)
     return item
 
@@ -178,7 +206,7 @@ def _source_identity(source: Path, box) -> list:
     return [os.path.realpath(source), st.st_size, st.st_mtime_ns, st.st_ctime_ns, box]
 
 
-def _materialise_crops(items: dict, sources: dict, crops_dir: Path) -> list[Path]:
+def _materialise_crops(items: dict, sources: dict, crops_dir: Path, annotations: Path) -> list[Path]:
     """Each item's crop as ``<crops_dir>/<item>.png``, cut again when its source image (or the
     folder it is read from, or its box) changed since: ``crops.json`` records what each crop was
     cut from, so a replaced source never leaves its old crop (and the old crop's embedding) in use."""
@@ -197,6 +225,9 @@ def _materialise_crops(items: dict, sources: dict, crops_dir: Path) -> list[Path
                 crop = crop_item(sources[item], entry["instance_bbox"])
             except OSError as error:
                 raise DatasetError(f"{sources[item]} cannot be read ({error}); replace the file") from None
+            except BoxOutsideImage as error:
+                raise DatasetError(f"{annotations}: image {sources[item]}: {error}; fix that box or drop the "
+                                   "templates that name it") from None
             if crop.mode not in ("L", "RGB", "RGBA", "P", "I", "1"):
                 crop = crop.convert("RGB")
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
