@@ -137,3 +137,37 @@ def test_a_file_name_that_is_not_utf8_is_one_line_before_anything_is_embedded(tm
     os.rename(root / "red" / "0.png", os.path.join(os.fsencode(root / "red"), b"caf\xe8.png"))
     with pytest.raises(DatasetError, match=r"1 image name\(s\) are not valid UTF-8, e.g. b'red/caf\\xe8.png'; rename"):
         load_folder(root)
+
+
+def _image(path, seed):
+    from layouts import write_image
+
+    return write_image(path, seed)
+
+
+def test_csv_labels_with_spaces_after_the_comma_are_one_class(tmp_path):
+    """"b.jpg, cat" made a class " cat" beside "cat": two classes where the user wrote one."""
+    _image(tmp_path / "a.jpg", 1), _image(tmp_path / "b.jpg", 2)
+    (tmp_path / "labels.csv").write_text("path,label\na.jpg,cat\nb.jpg, cat \n")
+    assert load_folder(tmp_path, csv="labels.csv").labels["label"].tolist() == ["cat", "cat"]
+
+
+def test_a_csv_listing_one_image_under_two_paths_is_refused(tmp_path):
+    _image(tmp_path / "a.jpg", 1), _image(tmp_path / "b.jpg", 2)
+    (tmp_path / "labels.csv").write_text(f"path,label\na.jpg,x\n{tmp_path / 'a.jpg'},y\nb.jpg,y\n")
+    with pytest.raises(DatasetError) as error:
+        load_folder(tmp_path, csv="labels.csv")
+    message = str(error.value)
+    assert "\n" not in message and "twice" in message and "a.jpg" in message
+
+
+def test_a_linked_image_file_is_listed_once(tmp_path, caplog):
+    """dog/c.jpg -> ../cat/a.jpg was a second gallery image (an exact duplicate under another label)."""
+    import os
+
+    _image(tmp_path / "cat" / "a.jpg", 1), _image(tmp_path / "dog" / "b.jpg", 2)
+    os.symlink("../cat/a.jpg", tmp_path / "dog" / "c.jpg")
+    with caplog.at_level(logging.WARNING):
+        labelled = load_folder(tmp_path)
+    assert labelled.ids == ["cat/a.jpg", "dog/b.jpg"] and labelled.labels["label"].tolist() == ["cat", "dog"]
+    assert "dog/c.jpg" in caplog.text

@@ -69,7 +69,19 @@ def image_files(root: Path) -> list[Path]:
     if again:
         log.warning("dataset 'folder': %d linked folder(s) under %s lead to a folder already listed; each image is "
                     "listed once", again, root)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    found = sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    files, real_seen = [], {}
+    for path in found:                                   # a linked file (dog/c.jpg -> ../cat/a.jpg) is its target again
+        real = os.path.realpath(path)
+        if real in real_seen:
+            continue
+        real_seen[real] = path
+        files.append(path)
+    if len(files) < len(found):
+        log.warning("dataset 'folder': %d linked image file(s) under %s are another listed image (e.g. %s); each image "
+                    "is listed once, under its first path", len(found) - len(files), root,
+                    next(p.relative_to(root).as_posix() for p in found if p not in set(files)))
+    return files
 
 
 def _from_tree(root: Path, mode: str) -> LabelledImages:
@@ -121,6 +133,13 @@ def _from_csv(root: Path, csv_path: Path, path_column: str) -> LabelledImages:
         raise DatasetError(f"dataset 'folder': {len(missing)} image(s) listed in {csv_path} do not exist, e.g. {missing[0]}; "
                            f"paths in column '{path_column}' are relative to dataset.root ({root}) or absolute: fix "
                            "them or drop those rows")
+    real = pd.Series([os.path.realpath(p) for p in paths])
+    again = real[real.duplicated()]
+    if len(again):
+        first = raw[int(real[real == again.iloc[0]].index[0])]
+        raise DatasetError(f"dataset 'folder': {csv_path} lists {len(again)} image(s) twice under two paths, e.g. "
+                           f"{first} and {raw[int(again.index[0])]}; keep one row per image")
+    table = table.apply(lambda column: column.str.strip())   # "a.jpg, cat" is class "cat", not " cat"
     table = _missing_as_na(table, csv_path)
     table.index = ids
     columns = ", ".join(table.columns) or "(none)"
