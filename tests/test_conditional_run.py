@@ -66,6 +66,8 @@ def test_the_sweep_report_shows_recalls(small_run, tmp_path):
     (["dataset=cars196"], "dataset=shapes"),
     (["notion=custom", "notion.name=lighting"], "lighting"),
     (["evaluation.kinds=[swap]"], "swap"),
+    (["dataset=genecis", "dataset.task=focus_attribute", "evaluation.kinds=[change]"],   # was ignored: focus rows
+     "dataset.task=focus_attribute is a focus task, but evaluation.kinds=['change']"),
     (["evaluation.methods=[clip,magic]"], "magic"),
     (["evaluation.n_queries=0"], "evaluation.n_queries"),
     (["analysis=saliency"], "analysis=none"),

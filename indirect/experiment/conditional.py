@@ -59,6 +59,12 @@ def validate_conditional(cfg: DictConfig) -> None:
     if dataset not in (DEMO_DATASET, GENECIS_DATASET):
         raise ConfigError(f"evaluation=conditional needs queries: dataset=shapes (drawn from its labels) or "
                           f"dataset=genecis (the official files), not dataset={dataset}")
+    if dataset == GENECIS_DATASET:
+        kind = str(OmegaConf.select(cfg, "dataset.task", default="")).split("_")[0]
+        kinds = [str(v) for v in cfg.evaluation.kinds]
+        if kind in KINDS and kind not in kinds:   # the task decides the kind: its rows would not be the asked ones
+            raise ConfigError(f"dataset.task={cfg.dataset.task} is a {kind} task, but evaluation.kinds={kinds}; a "
+                              f"GeneCIS task has one kind: set evaluation.kinds=[{kind}] or dataset.task=<a {kinds[0]} task>")
     if dataset == DEMO_DATASET and str(cfg.notion.name) not in OTHER_FACTOR:
         raise ConfigError(f"notion={cfg.notion.name} has no conditional queries on the demo world; "
                           f"use one of {', '.join(OTHER_FACTOR)}")
