@@ -170,9 +170,9 @@ def main() -> None:
         for threads in args.neighbour_threads:
             with busy_neighbour(threads):
                 busy.append(timed(ours(prompts, args.k, "fast", args.device), args.repeats)[0])
-        print(f"{n:>7} | {f'{plain_s:.3f} ({plain_steps})':>16} {fast_s:>7.3f} {plain_s / fast_s:>5.1f}x {faithful_cell} | "
+        print(f"{n:>7} | {f'{plain_s:.3f} ({plain_steps})':>16} {fast_s:>7.4f} {plain_s / fast_s:>5.1f}x {faithful_cell} | "
               f"{paper_loss(plain_U, prompts):>10.6f} {paper_loss(fast_U, prompts):>10.6f} {faithful_loss} |"
-              + "".join(f" {busy_s:>9.3f} {busy_s / fast_s:>7.1f}x" for busy_s in busy), flush=True)
+              + "".join(f" {busy_s:>9.4f} {busy_s / fast_s:>7.1f}x" for busy_s in busy), flush=True)
 
 
 if __name__ == "__main__":

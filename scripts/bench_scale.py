@@ -5,7 +5,9 @@ times each stage and reads the process' peak resident memory during that stage:
   fit        - InDiReCT on the prompt embeddings (its cost does not depend on N),
   transform  - projecting the N image embeddings,
   evaluate   - ``indirect.metrics.evaluate`` (blocked exact leave-one-out k-NN + k-means) on the
-               raw d-dim embeddings, the largest evaluation a run performs.
+               raw d-dim embeddings, the largest evaluation a run performs, with a run's
+               default ``evaluation.k=null`` (every neighbour: exact MAP and MRR); ``--k
+               max_bin_count`` times the cheaper top-k evaluation instead.
 
     python scripts/bench_scale.py                       # N=100,000, d=512 (CPU: a few minutes)
     python scripts/bench_scale.py --n 20000 --stages fit,transform
@@ -85,17 +87,20 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=1000, help="classes (sets k = max_bin_count ~ n/classes)")
     parser.add_argument("--prompts", type=int, default=2000, help="prompt embeddings InDiReCT is fitted on")
     parser.add_argument("--components", type=int, default=128, help="n_components of the projection")
+    parser.add_argument("--k", default="none",
+                        help="evaluation.k: none (all neighbours, a run's default), max_bin_count or an int")
     parser.add_argument("--stages", default="fit,transform,evaluate", help="comma-separated subset")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (projector and k-NN)")
     args = parser.parse_args()
     stages = set(args.stages.split(","))
+    k = None if args.k.lower() in ("none", "null") else (int(args.k) if args.k.isdigit() else args.k)
 
     from indirect.metrics import evaluate
     from indirect.projectors.indirect import InDiReCT
 
     images, labels, text = synthetic(args.n, args.dim, args.classes, args.prompts)
     print(f"N={args.n:,} images, d={args.dim}, {args.classes} classes, {args.prompts} prompts, k={args.components}; "
-          f"inputs {images.nbytes / GIB:.2f} GiB; an N x N float32 matrix would be {args.n ** 2 * 4 / GIB:,.1f} GiB")
+          f"evaluation k={k}; inputs {images.nbytes / GIB:.2f} GiB; an N x N float32 matrix would be {args.n ** 2 * 4 / GIB:,.1f} GiB")
     print(f"  baseline   peak RSS {peak_rss_bytes() / GIB:6.2f} GiB (data generated)", flush=True)
     rows: list = []
     projector = InDiReCT(n_components=args.components, random_state=0, device=args.device)
@@ -108,7 +113,7 @@ def main() -> None:
         assert projected.shape == (args.n, args.components)
     if "evaluate" in stages:
         with stage("evaluate", rows):
-            metrics = evaluate(images, labels, device=args.device)
+            metrics = evaluate(images, labels, device=args.device, k=k)
         print("  " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
 
 
