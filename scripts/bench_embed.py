@@ -25,10 +25,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import indirect  # noqa: E402,F401  (first: sets GOMP_SPINCOUNT, read once when torch loads libgomp)
+import torch  # noqa: E402
 
 from indirect.datasets.folder import load_folder  # noqa: E402
 from indirect.embedding import embed_images  # noqa: E402

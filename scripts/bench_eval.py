@@ -26,9 +26,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import indirect  # noqa: E402,F401  (first: sets GOMP_SPINCOUNT, read once when torch loads libgomp)
+import torch  # noqa: E402
 
 from busy_neighbour import busy_neighbour  # noqa: E402
 from indirect.backbones.base import auto_device  # noqa: E402

@@ -32,3 +32,18 @@ def test_bench_eval_runs_pml_on_our_threads():
 
     assert bench_eval.threads_of_ours(SMALL_EVALUATION, "cpu") == 1
     assert bench_eval.threads_of_ours(SMALL_EVALUATION + 1, "cpu") >= 1
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).resolve().parents[1] / "scripts").glob("bench_*.py")))
+def test_bench_scripts_import_indirect_before_torch(name):
+    # libgomp reads GOMP_SPINCOUNT once, when torch loads it: a script importing torch first
+    # times torch's OpenMP with the default 300,000 spins (3x the CPU of 10,000 in a loop of
+    # small parallel ops with sleeps between), not what ``import indirect`` gives a run
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "scripts" / name).read_text()
+    torch_at = re.search(r"^import torch\b|^from torch\b", text, re.M)
+    if torch_at is None:
+        return
+    ours = re.search(r"^import indirect\b|^from indirect\b", text, re.M)
+    assert ours is not None and ours.start() < torch_at.start(), f"{name} imports torch before indirect"
