@@ -124,21 +124,17 @@ def _from_csv(root: Path, csv_path: Path, path_column: str) -> LabelledImages:
         raise DatasetError(f"dataset 'folder': {csv_path} lists no images (a header, no rows); add one row per image")
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in raw]
     ids = [Path(p).as_posix() for p in raw]
-    twice = pd.Series(ids)[pd.Series(ids).duplicated()].tolist()
-    if twice:
-        raise DatasetError(f"dataset 'folder': {csv_path} lists {len(twice)} image(s) more than once, e.g. {twice[0]}; "
-                           "keep one row per image")
+    real = pd.Series([os.path.realpath(p) for p in paths])   # one image, however spelled (./a.jpg, /abs/a.jpg)
+    again = real[real.duplicated()]
+    if len(again):
+        first, second = ids[int(real[real == again.iloc[0]].index[0])], ids[int(again.index[0])]
+        how = f"more than once, e.g. {first}" if first == second else f"twice under two paths, e.g. {first} and {second}"
+        raise DatasetError(f"dataset 'folder': {csv_path} lists {len(again)} image(s) {how}; keep one row per image")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise DatasetError(f"dataset 'folder': {len(missing)} image(s) listed in {csv_path} do not exist, e.g. {missing[0]}; "
                            f"paths in column '{path_column}' are relative to dataset.root ({root}) or absolute: fix "
                            "them or drop those rows")
-    real = pd.Series([os.path.realpath(p) for p in paths])
-    again = real[real.duplicated()]
-    if len(again):
-        first = raw[int(real[real == again.iloc[0]].index[0])]
-        raise DatasetError(f"dataset 'folder': {csv_path} lists {len(again)} image(s) twice under two paths, e.g. "
-                           f"{first} and {raw[int(again.index[0])]}; keep one row per image")
     table = table.apply(lambda column: column.str.strip())   # "a.jpg, cat" is class "cat", not " cat"
     table = _missing_as_na(table, csv_path)
     table.index = ids
