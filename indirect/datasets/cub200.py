@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
-from indirect.datasets.parsing import integer, numeric_column, read_table, refuse
+from indirect.datasets.parsing import integer, listed_twice, numeric_column, read_table, refuse, text_lines
 
 NAME = "cub200"
 SOURCE = "https://www.vision.caltech.edu/datasets/cub_200_2011/"
@@ -94,12 +94,12 @@ def _two_columns(path: Path) -> dict[str, tuple[int, str]]:
     """``<key> <rest>`` lines as {key: (line number, rest)}; lines with one field are skipped, a UTF-8 BOM
     is ignored, and a key listed twice is refused (which of its lines holds the truth is unknowable)."""
     rows = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for number, line in text_lines(path):
         parts = line.split(maxsplit=1)
         if len(parts) == 2:
             if parts[0] in rows:
-                raise refuse(NAME, path, f"{parts[0]} is listed twice (line {rows[parts[0]][0]} and line {number})",
-                             f"keep one line per id; re-extract the file from the official archive ({SOURCE})", number)
+                raise listed_twice(NAME, path, parts[0], rows[parts[0]][0], number,
+                                   f"keep one line per id; re-extract the file from the official archive ({SOURCE})")
             rows[parts[0]] = (number, parts[1].strip())
     return rows
 

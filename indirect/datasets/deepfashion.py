@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from indirect.datasets.base import DatasetError, LabelledImages, require_root
-from indirect.datasets.parsing import integer, refuse
+from indirect.datasets.parsing import integer, listed_twice, refuse, text_lines
 
 NAME = "deepfashion"
 SOURCE = "https://mmlab.ie.cuhk.edu.hk/projects/DeepFashion/AttributePrediction.html"
@@ -57,7 +57,7 @@ def load_deepfashion(root) -> LabelledImages:
     ids = _image_list(annotations / "test.txt")
     category_index = _category_indices(annotations / "test_cate.txt", len(categories))
     attribute_rows = [[integer(value, NAME, annotations / "test_attr.txt", number, "attribute flag", ATTR_FIX)
-                       for value in line.split()] for number, line in _lines(annotations / "test_attr.txt")]
+                       for value in line.split()] for number, line in text_lines(annotations / "test_attr.txt")]
     if not len(ids) == len(category_index) == len(attribute_rows):
         raise DatasetError(f"dataset '{NAME}': test.txt, test_cate.txt and test_attr.txt in {annotations} have "
                            f"{len(ids)}, {len(category_index)} and {len(attribute_rows)} lines; they must be aligned")
@@ -90,20 +90,14 @@ def _single(row, names: list[str]):
     return chosen[0] if len(chosen) == 1 else None
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, stripped text) of the non-blank lines; a UTF-8 BOM is not part of the first line."""
-    return [(number, line.strip()) for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1)
-            if line.strip()]
-
-
 def _image_list(path: Path) -> list[str]:
     """The image paths of test.txt; a path listed twice is refused with both line numbers."""
     seen: dict[str, int] = {}
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         if line in seen:
-            raise refuse(NAME, path, f"{line} is listed twice (line {seen[line]} and line {number})",
-                         "keep one line per image, with test_cate.txt and test_attr.txt aligned to it (as in the "
-                         f"official Anno_fine/, {SOURCE})", number)
+            raise listed_twice(NAME, path, line, seen[line], number,
+                               "keep one line per image, with test_cate.txt and test_attr.txt aligned to it (as in the "
+                               f"official Anno_fine/, {SOURCE})")
         seen[line] = number
     return list(seen)
 
@@ -112,7 +106,7 @@ def _category_indices(path: Path, count: int) -> list[int]:
     """The 1-based category index of each line, each within 1..``count``."""
     fix = f"expected one 1-based category index (1..{count}, as listed in list_category_cloth.txt) per line"
     indices = []
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         index = integer(line, NAME, path, number, "category index", fix)
         if not 1 <= index <= count:
             raise refuse(NAME, path, f"category index {index} is outside 1..{count}", fix, number)
@@ -126,7 +120,7 @@ def _name_list(path: Path, kind: str) -> list[tuple[str, str]]:
     plural = {"category": "categories"}.get(kind, f"{kind}s")
     fix = (f"expected the count of {plural} on line 1, the header '{kind}_name  {kind}_type' on line 2, then one "
            f"'<name> <type number>' line per {kind} (as in the official Anno_fine/)")
-    lines = _lines(path)
+    lines = text_lines(path)
     if len(lines) < 2:
         raise refuse(NAME, path, f"has {len(lines)} non-blank line(s)", fix)
     count = integer(lines[0][1], NAME, path, lines[0][0], "the count", fix)

@@ -23,6 +23,18 @@ def refuse(dataset: str, path: Path, problem: str, fix: str, line: int | None = 
     return DatasetError(f"dataset '{dataset}': {where}: {problem}; {fix}")
 
 
+def text_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the non-blank lines of an annotation file; a UTF-8 BOM is not part
+    of the first line."""
+    return [(number, line.strip()) for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1)
+            if line.strip()]
+
+
+def listed_twice(dataset: str, path: Path, key: str, first: int, again: int, fix: str) -> DatasetError:
+    """The refusal of an id or path listed twice in one file: which of its lines holds the truth is unknowable."""
+    return refuse(dataset, path, f"{key} is listed twice (line {first} and line {again})", fix, again)
+
+
 def integer(value, dataset: str, path: Path, line: int | None, what: str, fix: str) -> int:
     """``value`` as an int (``"12"``, ``12.0``), or a refusal naming the file, the line and the value."""
     try:
