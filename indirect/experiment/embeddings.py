@@ -41,10 +41,11 @@ class Embeddings:
     ignore_text: np.ndarray | None = None
 
 
-def image_embeddings(cfg: DictConfig, backbone, labelled) -> ImageEmbeddings | None:
+def image_embeddings(cfg: DictConfig, backbone, labelled, **embed) -> ImageEmbeddings | None:
     """Every readable image's embedding (from the cache when complete); None when this is a shard
-    job and other shards are still missing."""
-    return embed_images(backbone, labelled, cfg.paths.cache_dir, **OmegaConf.to_container(cfg.embed, resolve=True))
+    job and other shards are still missing. ``embed`` overrides ``cfg.embed`` values."""
+    return embed_images(backbone, labelled, cfg.paths.cache_dir,
+                        **{**OmegaConf.to_container(cfg.embed, resolve=True), **embed})
 
 
 def embed_shard(cfg: DictConfig, backbone, labelled, output_dir: Path) -> ImageEmbeddings | None:
@@ -64,8 +65,7 @@ def embed_shard(cfg: DictConfig, backbone, labelled, output_dir: Path) -> ImageE
         # this job completed the cache in an earlier attempt and was stopped before its results (a SLURM
         # requeue): the experiment is still its to run, on the complete cache
         log.info("shard %s completed the cache before it was stopped: running the experiment", cfg.embed.shard)
-        embedded = embed_images(backbone, labelled, cfg.paths.cache_dir,
-                                **{**OmegaConf.to_container(cfg.embed, resolve=True), "shard": None})
+        embedded = image_embeddings(cfg, backbone, labelled, shard=None)
     output_dir.mkdir(parents=True, exist_ok=True)
     if embedded is None:
         (output_dir / SHARD_FILE).write_text(json.dumps({"shard": cfg.embed.shard, "num_shards": cfg.embed.num_shards}))
