@@ -83,12 +83,17 @@ def _check_key(key: str, config: DictConfig) -> None:
         return
     if not isinstance(parent, DictConfig) or not OmegaConf.is_struct(parent) or leaf in parent.keys():
         return                                   # keys(), not ``in``: ``in`` is False for a ??? value
-    keys = sorted(str(k) for k in parent.keys())
-    close = difflib.get_close_matches(leaf, keys, n=3, cutoff=0.6)
+    raise unknown_key(key, parent_key, [str(k) for k in parent.keys()])
+
+
+def unknown_key(key: str, parent_key: str, keys: list[str]) -> ConfigError:
+    """``<key> is not a key of <parent>; did you mean ...? it has: ...`` (and how to add one, except in
+    the nodes whose keys are all there)."""
+    keys = sorted(keys)
+    close = difflib.get_close_matches(key.rpartition(".")[2], keys, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    where = parent_key or "the config"
     add = "" if parent_key in CLOSED else f"; to add one, write +{key}=<value>"
-    raise ConfigError(f"{key} is not a key of {where}; {hint}it has: {', '.join(keys)}{add}")
+    return ConfigError(f"{key} is not a key of {parent_key or 'the config'}; {hint}it has: {', '.join(keys)}{add}")
 
 
 def check_launcher(arguments: list[str]) -> None:

@@ -5,7 +5,6 @@ so a malformed override costs no dataset scan, no model load and no traceback.
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -13,6 +12,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from indirect.embedding.options import DEFAULTS as EMBED_DEFAULTS, check_options
 from indirect.errors import ConfigError
+from indirect.experiment.overrides import unknown_key
 
 EVALUATION_BACKENDS = ("exact", "pml")
 K_WORDS = ("max_bin_count",)
@@ -104,9 +104,7 @@ def prompt_keys(cfg: DictConfig) -> None:
         value = cfg.get(node)
         extra = [str(key) for key in (value.keys() if isinstance(value, DictConfig) else []) if key not in PROMPT_KEYS]
         if extra:
-            close = difflib.get_close_matches(extra[0], PROMPT_KEYS, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigError(f"{node}.{extra[0]} is not a key of {node}; {hint}it has: {', '.join(PROMPT_KEYS)}")
+            raise unknown_key(f"{node}.{extra[0]}", node, list(PROMPT_KEYS))
 
 
 def compared(cfg: DictConfig) -> list[str]:
