@@ -7,9 +7,7 @@ pipeline refused; they carry no extra state.
 """
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 
 class UserError(Exception):
@@ -74,36 +72,9 @@ INTERRUPTED = "interrupted: finished parts of the embedding cache are kept; run 
 
 def quiet_interrupt(main, *args):
     """``main(*args)``, with Ctrl-C as one line and exit status 130 (128 + SIGINT) instead of a traceback:
-    nothing is lost, the parts written so far stay and the same command resumes from them.
-
-    Once Ctrl-C arrived, an error in a helper thread (multiprocessing's resource sharer, which hands
-    the DataLoader workers' tensors over, fails when the workers are shut down mid-handshake) is not
-    printed either: it is the interruption's echo, not a fault of its own."""
-    interrupted = threading.Event()
-
-    def on_sigint(signum, frame):
-        interrupted.set()
-        signal.default_int_handler(signum, frame)
-
-    def thread_errors(args, report=threading.excepthook):
-        if not interrupted.is_set():
-            report(args)
-
-    def other_errors(*exc_info, report=sys.excepthook):   # the resource sharer reports through sys.excepthook
-        if not interrupted.is_set():
-            report(*exc_info)
-
-    handlers = None
-    if threading.current_thread() is threading.main_thread():
-        handlers = signal.signal(signal.SIGINT, on_sigint), threading.excepthook, sys.excepthook
-        threading.excepthook, sys.excepthook = thread_errors, other_errors
+    nothing is lost, the parts written so far stay and the same command resumes from them."""
     try:
         return main(*args)
     except KeyboardInterrupt:
-        interrupted.set()
         print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
-    finally:
-        if handlers is not None and not interrupted.is_set():
-            signal.signal(signal.SIGINT, handlers[0])
-            threading.excepthook, sys.excepthook = handlers[1], handlers[2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -222,6 +223,20 @@ def worker_context(num_workers: int):
 PIECE = 32
 
 
+def quiet_when_main_goes(worker_id: int) -> None:
+    """In a DataLoader worker: the resource sharer that hands this worker's tensors to the main process
+    reports a main process gone mid-handshake (Ctrl-C, a kill) through ``sys.excepthook``, as a 40-line
+    ConnectionResetError after the run's one-line 'interrupted'. Connection errors are that echo, not a
+    fault of the worker, and are not printed; anything else is (a worker's own errors reach the main
+    process through the DataLoader, not this hook)."""
+    report = sys.excepthook
+
+    def hook(kind, value, traceback):
+        if not issubclass(kind, (ConnectionError, EOFError)):
+            report(kind, value, traceback)
+    sys.excepthook = hook
+
+
 def _batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
     return [list(range(s, min(s + batch_size, end))) for start, end in chunks for s in range(start, end, batch_size)]
 
@@ -257,7 +272,8 @@ def _embed_chunks(backbone, labelled, cache, chunks, batch_size, num_workers, on
     num_workers, context = worker_context(num_workers)
     loader = DataLoader(dataset, batch_sampler=pieces, num_workers=num_workers, multiprocessing_context=context,
                         pin_memory=backbone.device.type == "cuda", prefetch_factor=4 if num_workers else None,
-                        collate_fn=collate_bytes if on_device else collate_pixels)
+                        collate_fn=collate_bytes if on_device else collate_pixels,
+                        worker_init_fn=quiet_when_main_goes if num_workers else None)
     chunk_of = {i: c for c in chunks for i in range(*c)}
     buffers: dict[tuple[int, int], dict] = {c: {"rows": {}, "skipped": {}, "stamps": {}} for c in chunks}
     total = sum(e - s for s, e in chunks)
